@@ -1,0 +1,11 @@
+CREATE OR REPLACE FUNCTION public.requesting_user_id() RETURNS text LANGUAGE sql STABLE AS $$ SELECT nullif(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub', '')::text $$;
+GRANT EXECUTE ON FUNCTION public.requesting_user_id() TO "authenticated";
+GRANT USAGE ON SCHEMA "public" TO "authenticated";
+ALTER TABLE "public"."tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt" ALTER COLUMN "user_id" SET DEFAULT public.requesting_user_id();
+CREATE INDEX IF NOT EXISTS "tttttttttttttttttttttttttttttttttttttttttttttttttttttt_e7589c92" ON "public"."tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt" ("user_id");
+ALTER TABLE "public"."tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt" ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS "integrationintegrationintegrationintegrationintegratio_7d4549f7" ON "public"."tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt";
+CREATE POLICY "integrationintegrationintegrationintegrationintegratio_7d4549f7" ON "public"."tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt" AS PERMISSIVE FOR DELETE TO "authenticated" USING ("user_id" = (SELECT public.requesting_user_id()));
+COMMENT ON POLICY "integrationintegrationintegrationintegrationintegratio_7d4549f7" ON "public"."tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt" IS 'insforge-integrations-operator owner=ns/long';
+GRANT DELETE ON "public"."tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt" TO "authenticated";
+NOTIFY pgrst, 'reload schema';
