@@ -1,0 +1,82 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	nonceRE  = regexp.MustCompile(`^0x[0-9a-f]{64}$`)
+	amountRE = regexp.MustCompile(`^[0-9]+$`)
+)
+
+// claimRetries bounds the re-reads when a concurrent claim committed after our snapshot.
+const claimRetries = 5
+
+// Claim records the intent to settle a payment with status verifying. It is the cross-replica
+// replay lock on (payer, nonce): exactly one concurrent caller wins.
+//
+// When the (payer, nonce) row exists, Claim wins it again only if it is released or failed
+// (the previous attempt provably moved no money; the on-chain nonce still guards against a second
+// transfer). Otherwise Won is false and Payment holds the existing row, from which the caller
+// answers: settled → idempotent success with its tx hash; verifying, settling or pending → the
+// payment is in progress (402 settlement_pending with Retry-After, never a fresh challenge).
+func (l *Ledger) Claim(ctx context.Context, in Intent) (ClaimResult, error) {
+	in, err := normalizeIntent(in)
+	if err != nil {
+		return ClaimResult{}, err
+	}
+	payload := []byte(in.Payload)
+	if len(payload) == 0 {
+		payload = nil
+	}
+	for range claimRetries {
+		var won bool
+		row := l.pool.QueryRow(ctx, l.sql.claim, in.Payer, in.Nonce, in.Route, in.Endpoint, in.Resource,
+			in.Amount, in.Network, in.Asset, in.PayTo, in.Chain, in.Facilitator, in.Mock, payload)
+		p, err := scanPayment(prefixScan{row: row, first: &won}, false)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return ClaimResult{}, fmt.Errorf("ledger: claiming payment %s/%s: %w", in.Payer, in.Nonce, err)
+		}
+		return ClaimResult{Won: won, Ticket: Ticket{ID: p.ID, Seq: p.Claims}, Payment: p}, nil
+	}
+	return ClaimResult{}, fmt.Errorf("ledger: claiming payment %s/%s: conflicting row not visible after %d tries",
+		in.Payer, in.Nonce, claimRetries)
+}
+
+func normalizeIntent(in Intent) (Intent, error) {
+	in.Payer = strings.ToLower(strings.TrimSpace(in.Payer))
+	in.Nonce = strings.ToLower(strings.TrimSpace(in.Nonce))
+	in.PayTo = strings.ToLower(in.PayTo)
+	in.Asset = strings.ToLower(in.Asset)
+	switch {
+	case in.Payer == "":
+		return in, fmt.Errorf("%w: payer is empty", ErrInvalidIntent)
+	case !nonceRE.MatchString(in.Nonce):
+		return in, fmt.Errorf("%w: nonce %q is not 0x-prefixed bytes32 hex", ErrInvalidIntent, in.Nonce)
+	case !amountRE.MatchString(in.Amount):
+		return in, fmt.Errorf("%w: amount %q is not a decimal integer of atomic units", ErrInvalidIntent, in.Amount)
+	case in.Endpoint == "":
+		return in, fmt.Errorf("%w: endpoint is empty", ErrInvalidIntent)
+	}
+	if in.Chain == "" {
+		in.Chain = in.Network
+	}
+	return in, nil
+}
+
+// prefixScan scans a leading column into first and the rest into the caller's destinations.
+type prefixScan struct {
+	row   pgx.Row
+	first any
+}
+
+func (p prefixScan) Scan(dest ...any) error { return p.row.Scan(append([]any{p.first}, dest...)...) }

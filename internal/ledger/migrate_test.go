@@ -1,0 +1,274 @@
+package ledger
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+)
+
+func TestMigrateTwiceIsANoOp(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	pool := db.Pool(t)
+
+	first, err := Migrate(ctx, pool, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.From != 0 || first.To != LatestSchemaVersion() || !first.Changed() {
+		t.Fatalf("first migration: %+v", first)
+	}
+	var appliedAt time.Time
+	if err := pool.QueryRow(ctx, "SELECT applied_at FROM x402_ledger_schema WHERE ledger = 'x402_payments' AND version = 1").
+		Scan(&appliedAt); err != nil {
+		t.Fatal(err)
+	}
+
+	second, err := Migrate(ctx, pool, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Changed() || second.From != LatestSchemaVersion() {
+		t.Fatalf("second migration changed something: %+v", second)
+	}
+	var rows int
+	var again time.Time
+	if err := pool.QueryRow(ctx, "SELECT count(*), max(applied_at) FROM x402_ledger_schema").Scan(&rows, &again); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(migrations) || !again.Equal(appliedAt) {
+		t.Fatalf("version table has %d rows (applied %v, first %v), want %d untouched", rows, again, appliedAt, len(migrations))
+	}
+	if v, err := SchemaVersion(ctx, pool, Options{}); err != nil || v != LatestSchemaVersion() {
+		t.Fatalf("SchemaVersion = %d, %v", v, err)
+	}
+
+	var rls bool
+	if err := pool.QueryRow(ctx, "SELECT relrowsecurity FROM pg_class WHERE oid = 'public.x402_payments'::regclass").Scan(&rls); err != nil || !rls {
+		t.Fatalf("row level security enabled = %v (%v), want true", rls, err)
+	}
+}
+
+func TestMigrateConcurrentlyAppliesOnce(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	pool := db.Pool(t)
+	errs := make(chan error, 4)
+	results := make(chan MigrateResult, 4)
+	for range 4 {
+		go func() {
+			r, err := Migrate(ctx, pool, Options{})
+			results <- r
+			errs <- err
+		}()
+	}
+	applied := 0
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if r := <-results; r.From == 0 && r.To == LatestSchemaVersion() {
+			applied++
+		}
+	}
+	if applied != 1 {
+		t.Fatalf("%d concurrent migrations applied version 1, want exactly 1", applied)
+	}
+}
+
+func TestMigrateCustomSchemaAndTable(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	pool := db.Pool(t)
+	opts := Options{Schema: "Pay Ments", Table: `odd"name`}
+	if _, err := Migrate(ctx, pool, opts); err != nil {
+		t.Fatal(err)
+	}
+	l, err := New(pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := settle(t, l, intent("ns/r", "5"))
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM "Pay Ments"."odd""name" WHERE id = $1 AND status = 'settled'`, id).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("settled row in the custom table: %d, %v", n, err)
+	}
+	if l.Channel() != `odd"name` {
+		t.Fatalf("channel = %q", l.Channel())
+	}
+	// The default table in public was not created.
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass('public.x402_payments') IS NOT NULL").Scan(&exists); err != nil || exists {
+		t.Fatalf("public.x402_payments exists = %v (%v)", exists, err)
+	}
+}
+
+func TestOptionsRejectLongTableName(t *testing.T) {
+	if _, err := New(nil, Options{Table: strings.Repeat("t", maxTableLen+1)}); err == nil {
+		t.Fatal("a table name that would truncate derived names was accepted")
+	}
+}
+
+// guideSQL is InsForge's x402 guide table as users have it (see research/insforge-auth.md §4),
+// without the realtime part.
+const guideSQL = `
+create table if not exists x402_payments (
+  id uuid default gen_random_uuid() primary key,
+  payer_address text not null,
+  endpoint text not null,
+  amount text not null,
+  tx_hash text not null unique,
+  chain text default 'xlayer',
+  status text default 'settled',
+  response_summary text,
+  created_at timestamptz default now());
+insert into x402_payments (payer_address, endpoint, amount, tx_hash) values ('0xold', '/old', '7', '0xoldtx');`
+
+func TestMigrateAdoptsTheGuideTable(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	db.Exec(t, guideSQL)
+	pool := db.Pool(t)
+	if _, err := Migrate(ctx, pool, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := New(pool, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A claim has no tx hash yet: the guide's NOT NULL had to go.
+	in := intent("ns/r", "10")
+	id, _ := settle(t, l, in)
+	mustStatus(t, l, id, StatusSettled)
+	var old string
+	if err := pool.QueryRow(ctx, "SELECT status FROM x402_payments WHERE tx_hash = '0xoldtx'").Scan(&old); err != nil || old != "settled" {
+		t.Fatalf("the guide's row: %q, %v", old, err)
+	}
+}
+
+// realtimeSQL is a minimal stand-in for InsForge's realtime schema (migration 017): publish
+// finds an enabled channel by pattern and stores a message, or warns and returns NULL.
+const realtimeSQL = `
+CREATE SCHEMA realtime;
+CREATE TABLE realtime.channels (
+	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	pattern text UNIQUE NOT NULL,
+	description text,
+	enabled boolean NOT NULL DEFAULT true);
+CREATE TABLE realtime.messages (
+	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	event_name text NOT NULL,
+	channel_id uuid REFERENCES realtime.channels(id),
+	channel_name text NOT NULL,
+	payload jsonb NOT NULL,
+	sender_type text NOT NULL DEFAULT 'system',
+	created_at timestamptz NOT NULL DEFAULT now());
+CREATE FUNCTION realtime.publish(p_channel_name text, p_event_name text, p_payload jsonb) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE ch uuid; mid uuid;
+BEGIN
+	SELECT id INTO ch FROM realtime.channels
+	WHERE enabled AND (pattern = p_channel_name OR p_channel_name LIKE pattern)
+	ORDER BY (pattern = p_channel_name) DESC LIMIT 1;
+	IF ch IS NULL THEN
+		RAISE WARNING 'no channel for %', p_channel_name;
+		RETURN NULL;
+	END IF;
+	INSERT INTO realtime.messages (event_name, channel_id, channel_name, payload)
+	VALUES (p_event_name, ch, p_channel_name, p_payload) RETURNING id INTO mid;
+	RETURN mid;
+END $$;
+REVOKE ALL ON FUNCTION realtime.publish(text, text, jsonb) FROM PUBLIC;`
+
+func TestRealtimePublishesOnSettle(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	db.Exec(t, realtimeSQL)
+	pool := db.Pool(t)
+	res, err := Migrate(ctx, pool, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Realtime || !res.RealtimeChannelCreated {
+		t.Fatalf("migration on a realtime database: %+v", res)
+	}
+	if again, err := Migrate(ctx, pool, Options{}); err != nil || again.Changed() {
+		t.Fatalf("second migration: %+v, %v", again, err)
+	}
+	var channels int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM realtime.channels WHERE pattern = 'x402_payments' AND enabled").Scan(&channels); err != nil || channels != 1 {
+		t.Fatalf("channel rows: %d, %v", channels, err)
+	}
+
+	l, err := New(pool, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A claim and a release publish nothing; a settlement publishes one INSERT_ event.
+	c := claimWon(t, l, intent("ns/r", "1"))
+	if err := l.Release(ctx, c.Ticket, "upstream 500"); err != nil {
+		t.Fatal(err)
+	}
+	id, tx := settle(t, l, intent("ns/r", "42"))
+
+	rows, err := pool.Query(ctx, "SELECT event_name, payload FROM realtime.messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type msg struct {
+		Event   string
+		Payload map[string]map[string]any
+	}
+	msgs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[msg])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("realtime messages: %+v, want exactly one", msgs)
+	}
+	m := msgs[0]
+	if m.Event != "INSERT_x402_payments" || m.Payload["new"]["id"] != id || m.Payload["new"]["tx_hash"] != tx ||
+		m.Payload["new"]["status"] != "settled" || m.Payload["new"]["amount"] != "42" {
+		t.Fatalf("realtime message: %+v", m)
+	}
+	if _, ok := m.Payload["new"]["payload"]; ok {
+		t.Fatal("the signed payment payload was published")
+	}
+}
+
+func TestRealtimeFailureDoesNotBlockSettlement(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	db.Exec(t, realtimeSQL)
+	pool := db.Pool(t)
+	if _, err := Migrate(ctx, pool, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	db.Exec(t, `CREATE OR REPLACE FUNCTION realtime.publish(p_channel_name text, p_event_name text, p_payload jsonb) RETURNS uuid
+		LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'realtime is broken'; END $$`)
+	l, err := New(pool, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := settle(t, l, intent("ns/r", "3"))
+	mustStatus(t, l, id, StatusSettled)
+}
+
+func TestMigrateRefusesANewerSchema(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	pool := db.Pool(t)
+	if _, err := Migrate(ctx, pool, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	db.Exec(t, "INSERT INTO x402_ledger_schema (ledger, version, name) VALUES ('x402_payments', 999, 'future')")
+	_, err := Migrate(ctx, pool, Options{})
+	if !errors.Is(err, errNewerSchema) {
+		t.Fatalf("migrating a newer schema: %v", err)
+	}
+}

@@ -1,0 +1,151 @@
+package ledger
+
+import (
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// statements are the SQL texts of one ledger, built once with its quoted table name.
+type statements struct {
+	claim       string
+	get         string
+	state       string
+	settling    string
+	settled     string
+	failed      string
+	pending     string
+	release     string
+	unknown     string
+	due         string
+	abandon     string
+	totalsRoute string
+	totalsAll   string
+}
+
+// paymentCols is the column list scanPayment reads, without the payload.
+const paymentCols = `id::text, payer_address, coalesce(nonce, ''), coalesce(route, ''), endpoint,
+	coalesce(resource, ''), amount, coalesce(network, ''), coalesce(asset, ''), coalesce(pay_to, ''),
+	coalesce(chain, ''), coalesce(facilitator, ''), mock, status, coalesce(tx_hash, ''),
+	coalesce(failure_reason, ''), coalesce(response_summary, ''), attempts, claims,
+	created_at, updated_at, settled_at`
+
+func buildStatements(n names) statements {
+	t := n.qTable
+	r := strings.NewReplacer("{T}", t, "{COLS}", paymentCols)
+	return statements{
+		// Insert the claim; a released or failed row (no money moved) is claimed again in place.
+		// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
+		// inserter committed after this statement's snapshot; Claim retries that case.
+		claim: r.Replace(`WITH ins AS (
+	INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, network, asset,
+		pay_to, chain, facilitator, mock, payload, status)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'verifying')
+	ON CONFLICT (payer_address, nonce) DO UPDATE SET
+		route = EXCLUDED.route, endpoint = EXCLUDED.endpoint, resource = EXCLUDED.resource,
+		amount = EXCLUDED.amount, network = EXCLUDED.network, asset = EXCLUDED.asset,
+		pay_to = EXCLUDED.pay_to, chain = EXCLUDED.chain, facilitator = EXCLUDED.facilitator,
+		mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = 'verifying', tx_hash = NULL,
+		failure_reason = NULL, response_summary = NULL, attempts = 0, claims = p.claims + 1,
+		settled_at = NULL, updated_at = now()
+	WHERE p.status IN ('released', 'failed')
+	RETURNING {COLS}
+)
+SELECT true, * FROM ins
+UNION ALL
+SELECT false, {COLS} FROM {T}
+WHERE payer_address = $1 AND nonce = $2 AND NOT EXISTS (SELECT 1 FROM ins)`),
+
+		get:   r.Replace(`SELECT {COLS}, payload FROM {T} WHERE id = $1`),
+		state: r.Replace(`SELECT status, coalesce(tx_hash, '') FROM {T} WHERE id = $1`),
+
+		// Idempotent for the same ticket, so a retry after a lost reply does not block settle.
+		settling: r.Replace(`UPDATE {T} SET status = 'settling', updated_at = now()
+WHERE id = $1 AND claims = $2 AND status IN ('verifying', 'settling')`),
+
+		// Idempotent for the same tx hash. From failed too: a tx hash is stronger evidence than
+		// an earlier failure verdict.
+		settled: r.Replace(`UPDATE {T} SET status = 'settled', tx_hash = $2,
+	response_summary = coalesce(nullif($3, ''), response_summary), failure_reason = NULL,
+	settled_at = coalesce(settled_at, now()), updated_at = now()
+WHERE id = $1 AND (status IN ('settling', 'pending', 'failed') OR (status = 'settled' AND tx_hash = $2))`),
+
+		failed: r.Replace(`UPDATE {T} SET status = 'failed', failure_reason = $3,
+	tx_hash = coalesce(nullif($2, ''), tx_hash), updated_at = now()
+WHERE id = $1 AND status IN ('settling', 'pending', 'failed')`),
+
+		pending: r.Replace(`UPDATE {T} SET status = 'pending', failure_reason = $3,
+	tx_hash = coalesce(nullif($2, ''), tx_hash), updated_at = now()
+WHERE id = $1 AND status IN ('settling', 'pending')`),
+
+		// Only before settle: once settling, money may have moved and only an outcome may follow.
+		release: r.Replace(`UPDATE {T} SET status = 'released', failure_reason = $3, updated_at = now()
+WHERE id = $1 AND claims = $2 AND status IN ('verifying', 'released')`),
+
+		// The resolver's "still unknown": count the attempt and restart the row's backoff clock.
+		unknown: r.Replace(`UPDATE {T} SET status = 'pending', attempts = attempts + 1,
+	tx_hash = coalesce(nullif($2, ''), tx_hash), failure_reason = coalesce(nullif($3, ''), failure_reason),
+	updated_at = now()
+WHERE id = $1 AND status IN ('settling', 'pending')`),
+
+		// Rows due for resolution: older than the bound, doubled per attempt up to a cap.
+		due: r.Replace(`SELECT {COLS}, payload FROM {T}
+WHERE status IN ('settling', 'pending')
+	AND updated_at < now() - least($1::float8 * power(2, least(attempts, 30)), $2::float8) * interval '1 second'
+ORDER BY updated_at
+LIMIT $3`),
+
+		// A claim stuck in verifying never reached MarkSettling, so no settle was called: release it.
+		abandon: r.Replace(`UPDATE {T} SET status = 'released', failure_reason = $2, updated_at = now()
+WHERE id IN (SELECT id FROM {T} WHERE status = 'verifying'
+		AND updated_at < now() - $1::float8 * interval '1 second' ORDER BY updated_at LIMIT $3)
+	AND status = 'verifying'`),
+
+		totalsRoute: r.Replace(totalsSQL("route = $1")),
+		totalsAll:   r.Replace(totalsSQL("route IS NOT NULL")),
+	}
+}
+
+// totalsSQL aggregates settled and unfinished rows per (route, mock) and joins the latest
+// settlement. Amounts that are not decimal integers (foreign rows) are left out of the sum.
+func totalsSQL(filter string) string {
+	return `WITH agg AS (
+	SELECT route, mock,
+		count(*) FILTER (WHERE status = 'settled') AS settled,
+		coalesce(sum(CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric END)
+			FILTER (WHERE status = 'settled'), 0)::text AS amount,
+		count(*) FILTER (WHERE status = 'pending') AS pending,
+		count(*) FILTER (WHERE status = 'settling') AS settling
+	FROM {T} WHERE ` + filter + ` AND status IN ('settled', 'pending', 'settling')
+	GROUP BY route, mock
+), last AS (
+	SELECT DISTINCT ON (route, mock) route, mock, coalesce(tx_hash, '') AS tx_hash, settled_at
+	FROM {T} WHERE ` + filter + ` AND status = 'settled'
+	ORDER BY route, mock, settled_at DESC NULLS LAST, tx_hash DESC
+)
+SELECT agg.route, agg.mock, agg.settled, agg.amount, agg.pending, agg.settling,
+	coalesce(last.tx_hash, ''), last.settled_at
+FROM agg LEFT JOIN last USING (route, mock)`
+}
+
+// scanPayment reads paymentCols (and payload when withPayload) from row.
+func scanPayment(row pgx.Row, withPayload bool) (Payment, error) {
+	var p Payment
+	var status string
+	var settledAt *time.Time
+	dest := []any{&p.ID, &p.Payer, &p.Nonce, &p.Route, &p.Endpoint, &p.Resource, &p.Amount, &p.Network,
+		&p.Asset, &p.PayTo, &p.Chain, &p.Facilitator, &p.Mock, &status, &p.TxHash, &p.FailureReason,
+		&p.ResponseSummary, &p.Attempts, &p.Claims, &p.CreatedAt, &p.UpdatedAt, &settledAt}
+	if withPayload {
+		dest = append(dest, &p.Payload)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return Payment{}, err
+	}
+	p.Status = Status(status)
+	if settledAt != nil {
+		p.SettledAt = *settledAt
+	}
+	return p, nil
+}

@@ -1,0 +1,95 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// Tally sums one class of rows (real or mock) of a route.
+type Tally struct {
+	// SettledCount is the number of settled payments.
+	SettledCount int64
+	// SettledAmount is their sum in atomic units; never nil.
+	SettledAmount *big.Int
+	// LastTxHash and LastSettledAt describe the most recent settlement (empty/zero if none).
+	LastTxHash    string
+	LastSettledAt time.Time
+	// PendingCount is the number of payments whose settle outcome is unknown.
+	PendingCount int64
+	// SettlingCount is the number of settle calls in flight (or interrupted, until resolved).
+	SettlingCount int64
+}
+
+// Totals are a route's tallies; mock rows are kept apart so they never inflate real revenue.
+type Totals struct {
+	Real Tally
+	Mock Tally
+}
+
+func newTotals() Totals {
+	return Totals{Real: Tally{SettledAmount: new(big.Int)}, Mock: Tally{SettledAmount: new(big.Int)}}
+}
+
+// Totals returns the settled and unfinished tallies of one route ("namespace/name").
+func (l *Ledger) Totals(ctx context.Context, route string) (Totals, error) {
+	all, err := l.totals(ctx, l.sql.totalsRoute, route)
+	if err != nil {
+		return Totals{}, fmt.Errorf("ledger: totals of route %q: %w", route, err)
+	}
+	if t, ok := all[route]; ok {
+		return t, nil
+	}
+	return newTotals(), nil
+}
+
+// AllTotals returns the tallies of every route in the table in one query, for a controller that
+// serves all routes of a database from one listener.
+func (l *Ledger) AllTotals(ctx context.Context) (map[string]Totals, error) {
+	all, err := l.totals(ctx, l.sql.totalsAll)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: totals of all routes: %w", err)
+	}
+	return all, nil
+}
+
+func (l *Ledger) totals(ctx context.Context, sql string, args ...any) (map[string]Totals, error) {
+	rows, err := l.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Totals{}
+	for rows.Next() {
+		var (
+			route, amount string
+			mock          bool
+			tl            Tally
+			last          *time.Time
+		)
+		if err := rows.Scan(&route, &mock, &tl.SettledCount, &amount, &tl.PendingCount, &tl.SettlingCount,
+			&tl.LastTxHash, &last); err != nil {
+			return nil, err
+		}
+		sum, ok := new(big.Int).SetString(amount, 10)
+		if !ok {
+			return nil, fmt.Errorf("settled amount %q of route %q is not an integer", amount, route)
+		}
+		tl.SettledAmount = sum
+		if last != nil {
+			tl.LastSettledAt = *last
+		}
+		t, ok := out[route]
+		if !ok {
+			t = newTotals()
+		}
+		if mock {
+			t.Mock = tl
+		} else {
+			t.Real = tl
+		}
+		out[route] = t
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,120 @@
+package ledger
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestPaidPathRecordsEverything(t *testing.T) {
+	l, _, _ := newLedger(t)
+	in := intent("ns/weather", "10000")
+	in.Mock = true
+	in.Facilitator = "mock"
+	id, tx := settle(t, l, in)
+	p := mustStatus(t, l, id, StatusSettled)
+	if p.TxHash != tx || p.Amount != "10000" || p.Payer != in.Payer || p.Nonce != in.Nonce || !p.Mock ||
+		p.Route != "ns/weather" || p.Network != "eip155:196" || p.Chain != "eip155:196" || p.PayTo != in.PayTo ||
+		p.Facilitator != "mock" || p.ResponseSummary != "200 OK" || p.SettledAt.IsZero() ||
+		string(p.Payload) != `{"payload": {"signature": "0xabc"}, "x402Version": 2}` {
+		t.Fatalf("settled row: %+v payload %s", p, p.Payload)
+	}
+}
+
+func TestTransitions(t *testing.T) {
+	l, _, _ := newLedger(t)
+	ctx := testCtx(t)
+
+	t.Run("settled is idempotent for the same tx hash only", func(t *testing.T) {
+		id, tx := settle(t, l, intent("ns/r", "1"))
+		if err := l.MarkSettled(ctx, id, tx, ""); err != nil {
+			t.Fatalf("repeating MarkSettled: %v", err)
+		}
+		var te *TransitionError
+		if err := l.MarkSettled(ctx, id, newTxHash(), ""); !errors.As(err, &te) || te.Actual != StatusSettled || te.ActualTxHash != tx {
+			t.Fatalf("MarkSettled with another hash: %v", err)
+		}
+		if err := l.MarkFailed(ctx, id, "", "late failure"); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("MarkFailed on settled: %v", err)
+		}
+		if err := l.MarkPending(ctx, id, "", "late timeout"); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("MarkPending on settled: %v", err)
+		}
+		mustStatus(t, l, id, StatusSettled)
+	})
+
+	t.Run("no outcome before settling", func(t *testing.T) {
+		c := claimWon(t, l, intent("ns/r", "1"))
+		if err := l.MarkSettled(ctx, c.Ticket.ID, newTxHash(), ""); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("MarkSettled on verifying: %v", err)
+		}
+		if err := l.MarkPending(ctx, c.Ticket.ID, "", ""); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("MarkPending on verifying: %v", err)
+		}
+		mustStatus(t, l, c.Ticket.ID, StatusVerifying)
+	})
+
+	t.Run("no release once settling", func(t *testing.T) {
+		c := claimWon(t, l, intent("ns/r", "1"))
+		if err := l.MarkSettling(ctx, c.Ticket); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.MarkSettling(ctx, c.Ticket); err != nil {
+			t.Fatalf("repeating MarkSettling with the same ticket: %v", err)
+		}
+		if err := l.Release(ctx, c.Ticket, "too late"); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("Release on settling: %v", err)
+		}
+		mustStatus(t, l, c.Ticket.ID, StatusSettling)
+	})
+
+	t.Run("pending keeps a known tx hash and then settles", func(t *testing.T) {
+		c := claimWon(t, l, intent("ns/r", "1"))
+		if err := l.MarkSettling(ctx, c.Ticket); err != nil {
+			t.Fatal(err)
+		}
+		tx := newTxHash()
+		if err := l.MarkPending(ctx, c.Ticket.ID, tx, "timeout"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.MarkPending(ctx, c.Ticket.ID, "", "second timeout"); err != nil {
+			t.Fatal(err)
+		}
+		p := mustStatus(t, l, c.Ticket.ID, StatusPending)
+		if p.TxHash != tx || p.FailureReason != "second timeout" {
+			t.Fatalf("pending row: %+v", p)
+		}
+		if err := l.Apply(ctx, c.Ticket.ID, Outcome{Status: StatusSettled, TxHash: tx}); err != nil {
+			t.Fatal(err)
+		}
+		mustStatus(t, l, c.Ticket.ID, StatusSettled)
+	})
+
+	t.Run("a tx hash belongs to one payment", func(t *testing.T) {
+		_, tx := settle(t, l, intent("ns/r", "1"))
+		c := claimWon(t, l, intent("ns/r", "1"))
+		if err := l.MarkSettling(ctx, c.Ticket); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.MarkSettled(ctx, c.Ticket.ID, tx, ""); !errors.Is(err, ErrTxHashInUse) {
+			t.Fatalf("settling with another payment's tx hash: %v", err)
+		}
+	})
+
+	t.Run("unknown ids", func(t *testing.T) {
+		for _, id := range []string{"00000000-0000-0000-0000-000000000000", "not-a-uuid"} {
+			if err := l.MarkSettled(ctx, id, newTxHash(), ""); !errors.Is(err, ErrNotFound) {
+				t.Errorf("MarkSettled(%q): %v", id, err)
+			}
+			if _, err := l.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Get(%q): %v", id, err)
+			}
+		}
+	})
+
+	t.Run("apply refuses a non-outcome", func(t *testing.T) {
+		id, _ := settle(t, l, intent("ns/r", "1"))
+		if err := l.Apply(ctx, id, Outcome{Status: StatusReleased}); err == nil {
+			t.Fatal("Apply accepted released as an outcome")
+		}
+	})
+}
