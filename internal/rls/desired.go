@@ -46,6 +46,10 @@ type item struct {
 	object string
 	stmts  []string
 	check  func(*State) string
+	// sessionRole runs the statements as the connected role rather than Spec.Role: Better Auth's
+	// schema and tables are created outside public, by whoever runs its migrations, so
+	// project_admin may not own them.
+	sessionRole bool
 }
 
 var pgCommand = map[Command]string{
@@ -103,8 +107,9 @@ func betterAuthItems() []item {
 	api := ident(RoleAnon) + ", " + ident(RoleAuthenticated)
 	return []item{
 		{
-			object: "schema " + BetterAuthSchema,
-			stmts:  []string{"CREATE SCHEMA IF NOT EXISTS " + schema},
+			object:      "schema " + BetterAuthSchema,
+			stmts:       []string{"CREATE SCHEMA IF NOT EXISTS " + schema},
+			sessionRole: true,
 			check: func(st *State) string {
 				if st.BetterAuth == nil || !st.BetterAuth.Exists {
 					return "missing"
@@ -115,8 +120,9 @@ func betterAuthItems() []item {
 		{
 			// The schema is routable by PostgREST on current InsForge; only missing USAGE keeps
 			// Better Auth's sessions and accounts away from the API roles.
-			object: "privileges on schema " + BetterAuthSchema,
-			stmts:  []string{"REVOKE ALL ON SCHEMA " + schema + " FROM " + api},
+			object:      "privileges on schema " + BetterAuthSchema,
+			stmts:       []string{"REVOKE ALL ON SCHEMA " + schema + " FROM " + api},
+			sessionRole: true,
 			check: func(st *State) string {
 				if st.BetterAuth == nil || len(st.BetterAuth.SchemaGrants) == 0 {
 					return ""
@@ -125,7 +131,8 @@ func betterAuthItems() []item {
 			},
 		},
 		{
-			object: "privileges on relations in schema " + BetterAuthSchema,
+			object:      "privileges on relations in schema " + BetterAuthSchema,
+			sessionRole: true,
 			stmts: []string{
 				"REVOKE ALL ON ALL TABLES IN SCHEMA " + schema + " FROM " + api,
 				"REVOKE ALL ON ALL SEQUENCES IN SCHEMA " + schema + " FROM " + api,

@@ -16,6 +16,8 @@ type Difference struct {
 	Problem string
 	// Statements fix it; they are rerun-safe.
 	Statements []string
+	// sessionRole: see item.sessionRole.
+	sessionRole bool
 }
 
 // String renders the difference for conditions and events.
@@ -33,7 +35,7 @@ func Diff(s Spec, st *State) ([]Difference, error) {
 	var out []Difference
 	for _, it := range s.items() {
 		if problem := it.check(st); problem != "" {
-			out = append(out, Difference{Object: it.object, Problem: problem, Statements: it.stmts})
+			out = append(out, Difference{Object: it.object, Problem: problem, Statements: it.stmts, sessionRole: it.sessionRole})
 		}
 	}
 	out = append(out, orphans(s, st)...)

@@ -1,0 +1,173 @@
+package rls
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Mode says whether Reconcile may change the database.
+type Mode string
+
+// Modes.
+const (
+	// ModeApply executes the statements that fix the differences.
+	ModeApply Mode = "apply"
+	// ModeObserve only reports differences; it runs in a read-only transaction.
+	ModeObserve Mode = "observe"
+)
+
+// DefaultLockTimeout bounds how long an apply waits for a table lock held by the application, so
+// that a long-running transaction makes the reconcile fail (and retry) instead of queueing every
+// query on the table behind it.
+const DefaultLockTimeout = 10 * time.Second
+
+// Options tune Reconcile.
+type Options struct {
+	// Mode defaults to ModeApply.
+	Mode Mode
+	// LockTimeout defaults to DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// Result is the outcome of a reconcile.
+type Result struct {
+	// Differences found before applying, in apply order; empty means in sync.
+	Differences []Difference
+	// Executed are the statements run to fix them: nil in observe mode and when nothing differs.
+	Executed []string
+}
+
+// Drifted reports whether the database differed from the spec.
+func (r *Result) Drifted() bool { return len(r.Differences) > 0 }
+
+// StatementCount is the number of statements executed; 0 for a reconcile without drift.
+func (r *Result) StatementCount() int { return len(r.Executed) }
+
+// Reconcile observes the database, compares it with the spec and, in ModeApply, executes only the
+// statements that fix the differences: in one transaction, under the integration's advisory lock
+// (and one per table), as s.Role when set. Guard-rail errors are returned before anything is
+// changed; see IsTerminal.
+func Reconcile(ctx context.Context, db DB, s Spec, opts Options) (*Result, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Mode == ModeObserve {
+		st, err := Observe(ctx, db, s)
+		if err != nil {
+			return nil, err
+		}
+		diffs, err := Diff(s, st)
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Differences: diffs}, nil
+	}
+	if opts.Mode != "" && opts.Mode != ModeApply {
+		return nil, &SpecError{Err: fmt.Errorf("unknown mode %q", opts.Mode)}
+	}
+
+	var res *Result
+	err := inTx(ctx, db, s.Role, opts.LockTimeout, func(tx pgx.Tx) error {
+		if err := lockSpec(ctx, tx, s); err != nil {
+			return err
+		}
+		st, err := observe(ctx, tx, s)
+		if err != nil {
+			return err
+		}
+		diffs, err := Diff(s, st)
+		if err != nil {
+			return err
+		}
+		res = &Result{Differences: diffs}
+		if len(diffs) == 0 {
+			return nil
+		}
+		if touchesHelper(diffs) {
+			if err := advisoryLock(ctx, tx, helperLockKey); err != nil {
+				return err
+			}
+		}
+		asRole := s.Role != ""
+		for _, d := range diffs {
+			if s.Role != "" && asRole == d.sessionRole {
+				// Switch between the configured role and the connected one (see item.sessionRole).
+				if err := setRole(ctx, tx, s.Role, !d.sessionRole); err != nil {
+					return err
+				}
+				asRole = !d.sessionRole
+			}
+			for _, stmt := range d.Statements {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("fixing %s: %w", d, err)
+				}
+				res.Executed = append(res.Executed, stmt)
+			}
+		}
+		if _, err := tx.Exec(ctx, notifySQL); err != nil {
+			return fmt.Errorf("notifying PostgREST: %w", err)
+		}
+		res.Executed = append(res.Executed, notifySQL)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func touchesHelper(diffs []Difference) bool {
+	for _, d := range diffs {
+		if d.Object == "function "+helperCall || d.Object == "EXECUTE on "+helperCall {
+			return true
+		}
+	}
+	return false
+}
+
+// inTx runs fn in a read-write transaction, as role when set, and commits when fn succeeds.
+func inTx(ctx context.Context, db DB, role string, lockTimeout time.Duration, fn func(pgx.Tx) error) (err error) {
+	tx, err := db.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return fmt.Errorf("beginning a transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			// The transaction is useless after an error; its own rollback error adds nothing.
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if role != "" {
+		if err := setRole(ctx, tx, role, true); err != nil {
+			return err
+		}
+	}
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultLockTimeout
+	}
+	if _, err := tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", fmt.Sprintf("%dms", lockTimeout.Milliseconds())); err != nil {
+		return fmt.Errorf("setting lock_timeout: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// setRole assumes role for the rest of the transaction, or returns to the connected role.
+func setRole(ctx context.Context, tx pgx.Tx, role string, assume bool) error {
+	stmt := "SET LOCAL ROLE NONE"
+	if assume {
+		stmt = "SET LOCAL ROLE " + ident(role)
+	}
+	if _, err := tx.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("assuming role %s: %w", role, err)
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package rls
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
+)
+
+const todosDDL = `CREATE TABLE public.todos (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text NOT NULL DEFAULT '', user_id text)`
+
+func providerSpec(p Provider) Spec {
+	s := Spec{Name: "myapp", Owner: "default/myapp", Provider: p, Role: insforgetest.RoleProjectAdmin,
+		Tables: []Table{{Name: "todos", ManageColumn: true}}}
+	if p == ProviderBetterAuth {
+		s.Tables = append(s.Tables, Table{Name: "notes", Create: true})
+	}
+	return s
+}
+
+func TestApplyEachProviderThenSteadyStateExecutesNothing(t *testing.T) {
+	for _, p := range []Provider{ProviderClerk, ProviderAuth0, ProviderWorkOS, ProviderKinde, ProviderStytch, ProviderBetterAuth} {
+		for _, authJWT := range []bool{true, false} {
+			name := string(p)
+			if !authJWT {
+				name += "/without-auth.jwt"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				db := newTestDB(t, insforgetest.Options{AuthJWT: authJWT})
+				db.asAdmin(t, todosDDL)
+				if p == ProviderBetterAuth {
+					// Better Auth's migrate creates its tables; one granted to the API roles must be closed.
+					db.Exec(t, `CREATE SCHEMA better_auth; CREATE TABLE better_auth."user" (id text PRIMARY KEY);
+						GRANT USAGE ON SCHEMA better_auth TO anon; GRANT SELECT ON better_auth."user" TO authenticated`)
+				}
+				spec := providerSpec(p)
+
+				first := apply(t, db.pool, spec)
+				if first.StatementCount() == 0 || !first.Drifted() {
+					t.Fatalf("first apply executed nothing: %+v", first)
+				}
+				if got := first.Executed[len(first.Executed)-1]; got != notifySQL {
+					t.Errorf("last statement = %q, want the PostgREST reload", got)
+				}
+
+				db.tracer.reset()
+				second := apply(t, db.pool, spec)
+				if second.StatementCount() != 0 || second.Drifted() {
+					t.Fatalf("second apply found %v and executed %v", diffObjects(second.Differences), second.Executed)
+				}
+				if ch := db.tracer.changes(); len(ch) != 0 {
+					t.Fatalf("steady-state reconcile sent non-read statements: %q", ch)
+				}
+
+				if got := db.scalar(t, `SELECT count(*) FROM pg_policies WHERE tablename = 'todos' AND policyname LIKE 'myapp_todos_%' AND roles = '{authenticated}'`); got != "4" {
+					t.Errorf("%s policies on todos, want 4", got)
+				}
+				if got := db.scalar(t, `SELECT relrowsecurity FROM pg_class WHERE oid = 'public.todos'::regclass`); got != "true" {
+					t.Error("RLS not enabled on todos")
+				}
+				if got := db.scalar(t, `SELECT proowner::regrole FROM pg_proc WHERE proname = 'requesting_user_id'`); got != insforgetest.RoleProjectAdmin {
+					t.Errorf("helper owned by %s, want project_admin (SET ROLE)", got)
+				}
+				if got := db.scalar(t, `SELECT format_type(atttypid, atttypmod) || ' ' || pg_get_expr(adbin, adrelid)
+					FROM pg_attribute JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
+					WHERE attrelid = 'public.todos'::regclass AND attname = 'user_id'`); got != "text requesting_user_id()" {
+					t.Errorf("user_id column = %q", got)
+				}
+				if p == ProviderBetterAuth {
+					if got := db.scalar(t, `SELECT has_schema_privilege('anon', 'better_auth', 'USAGE') OR has_table_privilege('authenticated', 'better_auth."user"', 'SELECT')`); got != "false" {
+						t.Error("API roles still reach better_auth")
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestDriftIsObservedWithoutChangeThenFixed(t *testing.T) {
+	db := newTestDB(t, insforgetest.Options{AuthJWT: true})
+	db.asAdmin(t, todosDDL)
+	spec := providerSpec(ProviderClerk)
+	apply(t, db.pool, spec)
+
+	db.Exec(t, `DROP POLICY myapp_todos_select ON public.todos;
+		ALTER TABLE public.todos DISABLE ROW LEVEL SECURITY;
+		ALTER TABLE public.todos ALTER COLUMN user_id SET DEFAULT 'nobody';
+		ALTER POLICY myapp_todos_update ON public.todos USING (true)`)
+
+	before := snapshot(t, db)
+	db.tracer.reset()
+	obs, err := Reconcile(ctxT(t), db.pool, spec, Options{Mode: ModeObserve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, db); after != before {
+		t.Fatalf("observe mode changed the catalogs:\nbefore\n%s\nafter\n%s", before, after)
+	}
+	if ch := db.tracer.changes(); len(ch) != 0 || obs.StatementCount() != 0 {
+		t.Fatalf("observe mode sent %q", ch)
+	}
+	got := diffObjects(obs.Differences)
+	want := []string{
+		`default of column user_id of public.todos: is 'nobody'::text, want public.requesting_user_id()`,
+		"row level security on public.todos: disabled",
+		"policy myapp_todos_select on public.todos: missing",
+		"ownership comment of policy myapp_todos_select on public.todos: policy is being recreated",
+		`policy myapp_todos_update on public.todos: USING is "true", want "\"user_id\" = (SELECT public.requesting_user_id())"`,
+		"ownership comment of policy myapp_todos_update on public.todos: policy is being recreated",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("differences:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	fixed := apply(t, db.pool, spec)
+	for _, s := range fixed.Executed {
+		if strings.HasPrefix(s, "CREATE INDEX") || strings.HasPrefix(s, "CREATE OR REPLACE FUNCTION") || strings.Contains(s, "myapp_todos_delete") {
+			t.Errorf("apply ran a statement for something that had not drifted: %s", s)
+		}
+	}
+	if n := fixed.StatementCount(); n != 9 { // default, RLS, 2x(drop, create, comment), NOTIFY
+		t.Errorf("fix executed %d statements, want 9: %q", n, fixed.Executed)
+	}
+	if again := apply(t, db.pool, spec); again.StatementCount() != 0 {
+		t.Fatalf("drift not fixed: %v", diffObjects(again.Differences))
+	}
+}
+
+func TestObserveOnUntouchedDatabaseChangesNothing(t *testing.T) {
+	db := newTestDB(t, insforgetest.Options{})
+	db.asAdmin(t, todosDDL)
+	before := snapshot(t, db)
+	res, err := Reconcile(ctxT(t), db.pool, providerSpec(ProviderBetterAuth), Options{Mode: ModeObserve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, db); after != before {
+		t.Fatalf("observe changed the catalogs")
+	}
+	plan, _ := Plan(providerSpec(ProviderBetterAuth))
+	// The fixes are the plan minus what InsForge's defaults already provide: the column exists,
+	// no API role holds privileges in the (missing) better_auth schema, and authenticated may
+	// already use public and the existing todos table.
+	var want []string
+	for _, s := range plan {
+		if strings.HasPrefix(s, "REVOKE") || strings.Contains(s, "ADD COLUMN") ||
+			strings.HasPrefix(s, "GRANT USAGE ON SCHEMA") || strings.HasPrefix(s, `GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."todos"`) {
+			continue
+		}
+		want = append(want, s)
+	}
+	if got := Statements(res.Differences); !slices.Equal(got, want) {
+		t.Fatalf("observed fixes on an untouched database:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestPoliciesRemovedFromTheSpecAreDropped(t *testing.T) {
+	db := newTestDB(t, insforgetest.Options{})
+	db.asAdmin(t, todosDDL+`; CREATE TABLE public.notes (id int, user_id text)`)
+	spec := providerSpec(ProviderAuth0)
+	spec.Tables = append(spec.Tables, Table{Name: "notes"})
+	apply(t, db.pool, spec)
+
+	spec.Tables = []Table{{Name: "todos", Commands: []Command{CommandSelect, CommandInsert}}}
+	res := apply(t, db.pool, spec)
+	var dropped []string
+	for _, d := range res.Differences {
+		if d.Problem == "no longer in the spec" {
+			dropped = append(dropped, d.Object)
+		}
+	}
+	if len(dropped) != 6 {
+		t.Fatalf("dropped %q, want the 4 notes policies and todos update/delete", dropped)
+	}
+	if got := db.scalar(t, `SELECT string_agg(policyname, ',' ORDER BY policyname) FROM pg_policies`); got != "myapp_todos_insert,myapp_todos_select" {
+		t.Fatalf("policies left: %s", got)
+	}
+}
