@@ -1,0 +1,249 @@
+// Package evmtest runs go-ethereum's in-process simulated chain for tests and deploys the
+// EIP-3009 test token (contracts/testtoken) on it.
+//
+// The simulated backend only mines when Commit is called. Code under test that waits for
+// receipts gets blocks either from Chain.AutoCommit (a background miner that commits while
+// transactions are pending) or from Chain.Mine used as a hook after sending.
+package evmtest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/insforge/integrations-operator/contracts/testtoken"
+)
+
+// ChainID is the chain id of the simulated backend.
+const ChainID = 1337
+
+// Network is the CAIP-2 id of the simulated chain.
+const Network = "eip155:1337"
+
+// Account is a key and its address.
+type Account struct {
+	Key     *ecdsa.PrivateKey
+	Address common.Address
+}
+
+// String prints the address only.
+func (a Account) String() string { return a.Address.Hex() }
+
+// NewAccount generates a fresh key.
+func NewAccount(t testing.TB) Account {
+	t.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatalf("generate key: %v", err)
+	}
+	return Account{Key: k, Address: crypto.PubkeyToAddress(k.PublicKey)}
+}
+
+// Chain is a simulated chain with a funded deployer account.
+type Chain struct {
+	Backend  *simulated.Backend
+	Client   simulated.Client
+	ChainID  *big.Int
+	Deployer Account
+
+	mu sync.Mutex // serialises Commit with deployments and AutoCommit
+}
+
+// New starts a simulated chain with the given accounts funded with 1000 ETH each (plus a
+// deployer), mines a first block so that "latest" has a current timestamp, and closes the
+// chain when the test ends.
+func New(t testing.TB, fund ...common.Address) *Chain {
+	t.Helper()
+	deployer := NewAccount(t)
+	alloc := types.GenesisAlloc{deployer.Address: {Balance: ether(1000)}}
+	for _, a := range fund {
+		alloc[a] = types.Account{Balance: ether(1000)}
+	}
+	b := simulated.NewBackend(alloc)
+	c := &Chain{Backend: b, Client: b.Client(), ChainID: big.NewInt(ChainID), Deployer: deployer}
+	t.Cleanup(func() { _ = b.Close() })
+	c.Commit()
+	return c
+}
+
+func ether(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(params.Ether)) }
+
+// Commit mines the pending transactions into a new block.
+func (c *Chain) Commit() common.Hash {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Backend.Commit()
+}
+
+// Mine commits a block; its signature fits a post-send hook (onchain.Config.AfterSend).
+func (c *Chain) Mine(context.Context) { c.Commit() }
+
+// AutoCommit mines a block whenever transactions are pending, checking every interval, until
+// the test ends. It lets code that waits for receipts run unchanged against the simulated chain.
+func (c *Chain) AutoCommit(t testing.TB, interval time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if n, err := c.Client.PendingTransactionCount(ctx); err == nil && n > 0 {
+					c.Commit()
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// Fund sends wei from the deployer to addr and mines it.
+func (c *Chain) Fund(t testing.TB, addr common.Address, wei *big.Int) {
+	t.Helper()
+	ctx := context.Background()
+	nonce, err := c.Client.PendingNonceAt(ctx, c.Deployer.Address)
+	if err != nil {
+		t.Fatalf("deployer nonce: %v", err)
+	}
+	tip, head := c.fees(t)
+	tx := types.NewTx(&types.DynamicFeeTx{
+		ChainID: c.ChainID, Nonce: nonce, To: &addr, Value: wei, Gas: 21000,
+		GasTipCap: tip, GasFeeCap: new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip),
+	})
+	signed, err := types.SignTx(tx, types.LatestSignerForChainID(c.ChainID), c.Deployer.Key)
+	if err != nil {
+		t.Fatalf("sign fund tx: %v", err)
+	}
+	c.sendAndMine(t, signed)
+}
+
+func (c *Chain) fees(t testing.TB) (*big.Int, *types.Header) {
+	t.Helper()
+	tip, err := c.Client.SuggestGasTipCap(context.Background())
+	if err != nil {
+		t.Fatalf("suggest tip: %v", err)
+	}
+	head, err := c.Client.HeaderByNumber(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("head: %v", err)
+	}
+	return tip, head
+}
+
+// sendAndMine sends a transaction, mines it and fails the test unless it succeeded.
+func (c *Chain) sendAndMine(t testing.TB, tx *types.Transaction) *types.Receipt {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.Client.SendTransaction(ctx, tx); err != nil {
+		t.Fatalf("send tx: %v", err)
+	}
+	c.Commit()
+	r, err := c.Client.TransactionReceipt(ctx, tx.Hash())
+	if err != nil {
+		t.Fatalf("receipt of %s: %v", tx.Hash().Hex(), err)
+	}
+	if r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("tx %s reverted", tx.Hash().Hex())
+	}
+	return r
+}
+
+// Token is a deployed test token.
+type Token struct {
+	Address common.Address
+	Name    string
+	Version string
+	chain   *Chain
+	abi     *testtoken.TestToken
+	bound   *bind.BoundContract
+}
+
+// DeployToken deploys the EIP-3009 test token with the given EIP-712 name and version.
+func (c *Chain) DeployToken(t testing.TB, name, version string) *Token {
+	t.Helper()
+	tt := testtoken.NewTestToken()
+	opts := bind.NewKeyedTransactor(c.Deployer.Key, c.ChainID)
+	addr, tx, err := bind.DeployContract(opts, common.FromHex(testtoken.TestTokenMetaData.Bin), c.Client, tt.PackConstructor(name, version, "TST"))
+	if err != nil {
+		t.Fatalf("deploy token: %v", err)
+	}
+	c.Commit()
+	r, err := c.Client.TransactionReceipt(context.Background(), tx.Hash())
+	if err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("deploy token: receipt %v, err %v", r, err)
+	}
+	return &Token{Address: addr, Name: name, Version: version, chain: c, abi: tt, bound: tt.Instance(c.Client, addr)}
+}
+
+// Mint credits to with value atomic units and mines the transaction.
+func (tk *Token) Mint(t testing.TB, to common.Address, value *big.Int) {
+	t.Helper()
+	opts := bind.NewKeyedTransactor(tk.chain.Deployer.Key, tk.chain.ChainID)
+	tx, err := bind.Transact(tk.bound, opts, tk.abi.PackMint(to, value))
+	if err != nil {
+		t.Fatalf("mint: %v", err)
+	}
+	tk.chain.Commit()
+	r, err := tk.chain.Client.TransactionReceipt(context.Background(), tx.Hash())
+	if err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("mint: receipt %v, err %v", r, err)
+	}
+}
+
+// BalanceOf returns the token balance of addr at the latest block.
+func (tk *Token) BalanceOf(t testing.TB, addr common.Address) *big.Int {
+	t.Helper()
+	v, err := bind.Call(tk.bound, nil, tk.abi.PackBalanceOf(addr), tk.abi.UnpackBalanceOf)
+	if err != nil {
+		t.Fatalf("balanceOf: %v", err)
+	}
+	return v
+}
+
+// AuthorizationState reports whether (from, nonce) has been used.
+func (tk *Token) AuthorizationState(t testing.TB, from common.Address, nonce [32]byte) bool {
+	t.Helper()
+	v, err := bind.Call(tk.bound, nil, tk.abi.PackAuthorizationState(from, nonce), tk.abi.UnpackAuthorizationState)
+	if err != nil {
+		t.Fatalf("authorizationState: %v", err)
+	}
+	return v
+}
+
+// Binding returns the abigen binding and the bound contract, for tests that call the token directly.
+func (tk *Token) Binding() (*testtoken.TestToken, *bind.BoundContract) { return tk.abi, tk.bound }
+
+// Requirements returns x402-style fields for this token: CAIP-2 network and asset address.
+func (tk *Token) String() string {
+	return fmt.Sprintf("TestToken(%s %q/%q)", tk.Address.Hex(), tk.Name, tk.Version)
+}
+
+// Interface check: the simulated client is a full bind backend.
+var _ bind.ContractBackend = simulated.Client(nil)
+
+// PendingCount returns the number of pending transactions (for tests of miners).
+func (c *Chain) PendingCount(ctx context.Context) (uint, error) {
+	return c.Client.PendingTransactionCount(ctx)
+}
+
+// Call is a raw eth_call at the latest block.
+func (c *Chain) Call(ctx context.Context, msg ethereum.CallMsg) ([]byte, error) {
+	return c.Client.CallContract(ctx, msg, nil)
+}
