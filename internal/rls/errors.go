@@ -105,10 +105,11 @@ func IsTerminal(err error) bool {
 		colType  *ColumnTypeError
 		conflict *ConflictError
 		helper   *IncompatibleHelperError
+		dsn      *DSNError
 		parse    *pgconn.ParseConfigError
 	)
 	if errors.As(err, &spec) || errors.As(err, &role) || errors.As(err, &table) || errors.As(err, &column) ||
-		errors.As(err, &colType) || errors.As(err, &conflict) || errors.As(err, &helper) || errors.As(err, &parse) {
+		errors.As(err, &colType) || errors.As(err, &conflict) || errors.As(err, &helper) || errors.As(err, &dsn) || errors.As(err, &parse) {
 		return true
 	}
 	var pgErr *pgconn.PgError
