@@ -1,0 +1,152 @@
+// Package mock is a facilitator for demos and development without a chain. Unlike a stub it
+// still runs every local check, signature recovery included, and refuses a reused
+// authorization; settling returns a random transaction hash and marks the result Mock so that
+// such payments can be kept out of settled totals. Never use it in production.
+package mock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/x402"
+	"github.com/insforge/integrations-operator/internal/x402/eip3009"
+)
+
+// Config configures the mock.
+type Config struct {
+	// Networks the mock claims to support (CAIP-2); empty means any eip155 network.
+	Networks []string
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of fake transaction hashes; nil means crypto/rand.
+	Rand io.Reader
+	// Verifier holds the local check settings.
+	Verifier eip3009.Verifier
+}
+
+type authKey struct{ asset, payer, nonce string }
+
+// Facilitator is the mock facilitator. It is safe for concurrent use.
+type Facilitator struct {
+	cfg Config
+
+	mu   sync.Mutex
+	used map[authKey]facilitator.SettleResult // settled authorizations
+	byTx map[string]facilitator.SettleResult
+}
+
+var _ facilitator.Facilitator = (*Facilitator)(nil)
+
+// New returns a mock facilitator.
+func New(cfg Config) *Facilitator {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return &Facilitator{cfg: cfg, used: map[authKey]facilitator.SettleResult{}, byTx: map[string]facilitator.SettleResult{}}
+}
+
+func (f *Facilitator) networkOK(network string) bool {
+	if len(f.cfg.Networks) == 0 {
+		return strings.HasPrefix(network, "eip155:")
+	}
+	for _, n := range f.cfg.Networks {
+		if n == network {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *Facilitator) verify(payment x402.PaymentPayload, req x402.PaymentRequirements) (eip3009.Verified, error) {
+	if !f.networkOK(req.Network) {
+		return eip3009.Verified{}, x402.Invalid(x402.ReasonInvalidNetwork, "network %s is not supported by the mock", req.Network)
+	}
+	return f.cfg.Verifier.Verify(payment, req, f.cfg.Now())
+}
+
+func keyOf(v eip3009.Verified) authKey {
+	return authKey{
+		asset: strings.ToLower(v.Domain.VerifyingContract.Hex()),
+		payer: strings.ToLower(v.Payer.Hex()),
+		nonce: hex.EncodeToString(v.Authorization.Nonce[:]),
+	}
+}
+
+// Verify implements facilitator.Facilitator.
+func (f *Facilitator) Verify(_ context.Context, payment x402.PaymentPayload, req x402.PaymentRequirements) (facilitator.VerifyResult, error) {
+	v, err := f.verify(payment, req)
+	if err != nil {
+		return facilitator.Invalid(err, ""), nil
+	}
+	f.mu.Lock()
+	_, used := f.used[keyOf(v)]
+	f.mu.Unlock()
+	if used {
+		return facilitator.VerifyResult{Reason: x402.ReasonNonceAlreadyUsed, Message: "authorization already settled (mock)", Payer: v.Payer.Hex()}, nil
+	}
+	return facilitator.VerifyResult{Valid: true, Payer: v.Payer.Hex()}, nil
+}
+
+// Settle implements facilitator.Facilitator.
+func (f *Facilitator) Settle(ctx context.Context, payment x402.PaymentPayload, req x402.PaymentRequirements) (facilitator.SettleResult, error) {
+	if err := ctx.Err(); err != nil {
+		return facilitator.SettleResult{}, fmt.Errorf("mock settle: %w", err)
+	}
+	v, err := f.verify(payment, req)
+	if err != nil {
+		inv := facilitator.Invalid(err, "")
+		return facilitator.SettleResult{State: facilitator.StateFailed, Network: req.Network, Reason: inv.Reason, Message: inv.Message, Mock: true}, nil
+	}
+	var hash [32]byte
+	if _, err := io.ReadFull(f.cfg.Rand, hash[:]); err != nil {
+		return facilitator.SettleResult{}, fmt.Errorf("mock settle: random tx hash: %w", err)
+	}
+	k := keyOf(v)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, used := f.used[k]; used {
+		return facilitator.SettleResult{State: facilitator.StateFailed, Network: req.Network, Payer: v.Payer.Hex(),
+			Reason: x402.ReasonNonceAlreadyUsed, Message: "authorization already settled (mock)", Mock: true}, nil
+	}
+	res := facilitator.SettleResult{State: facilitator.StateSettled, TxHash: "0x" + hex.EncodeToString(hash[:]), Network: req.Network, Payer: v.Payer.Hex(), Mock: true}
+	f.used[k] = res
+	f.byTx[res.TxHash] = res
+	return res, nil
+}
+
+// SettleStatus implements facilitator.Facilitator from the mock's memory. The mock knows every
+// settlement it made, so anything it does not know was not settled.
+func (f *Facilitator) SettleStatus(_ context.Context, ref facilitator.SettleRef) (facilitator.SettleResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r, ok := f.byTx[strings.ToLower(ref.TxHash)]; ok && ref.TxHash != "" {
+		return r, nil
+	}
+	if ref.Payer != "" && ref.Nonce != "" {
+		k := authKey{asset: strings.ToLower(ref.Asset), payer: strings.ToLower(ref.Payer), nonce: strings.TrimPrefix(strings.ToLower(ref.Nonce), "0x")}
+		if r, ok := f.used[k]; ok {
+			return r, nil
+		}
+	}
+	return facilitator.SettleResult{State: facilitator.StateFailed, TxHash: ref.TxHash, Network: ref.Network, Payer: ref.Payer,
+		Reason: x402.ReasonInvalidTransactionState, Message: "not settled by this mock", Mock: true}, nil
+}
+
+// Supported implements facilitator.Facilitator.
+func (f *Facilitator) Supported(context.Context) (x402.SupportedResponse, error) {
+	var kinds []x402.SupportedKind
+	for _, n := range f.cfg.Networks {
+		kinds = append(kinds, x402.SupportedKind{X402Version: x402.Version2, Scheme: x402.SchemeExact, Network: n})
+	}
+	return x402.SupportedResponse{Kinds: kinds}, nil
+}

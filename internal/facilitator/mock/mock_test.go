@@ -1,0 +1,120 @@
+package mock
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/x402"
+	"github.com/insforge/integrations-operator/internal/x402/eip3009"
+)
+
+var now = time.Unix(1_750_000_000, 0)
+
+func setup(t *testing.T) (*Facilitator, *eip3009.Signer, x402.PaymentRequirements) {
+	t.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := eip3009.NewSigner(k)
+	s.Now = func() time.Time { return now }
+	req := x402.PaymentRequirements{
+		Scheme: "exact", Network: "eip155:196", Amount: "10000", Asset: "0x4ae46a509f6b1d9056937ba4500cb143933d2dc8",
+		PayTo: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", MaxTimeoutSeconds: 60, Extra: map[string]any{"name": "Global Dollar", "version": "1"},
+	}
+	return New(Config{Networks: []string{"eip155:196"}, Now: func() time.Time { return now }}), s, req
+}
+
+func TestMockSettlesOnceAndMarksMock(t *testing.T) {
+	f, s, req := setup(t)
+	ctx := context.Background()
+	p, err := s.Sign(req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.Verify(ctx, p, req)
+	if err != nil || !v.Valid || v.Payer != s.Address().Hex() {
+		t.Fatalf("verify = %+v, %v", v, err)
+	}
+	res, err := f.Settle(ctx, p, req)
+	if err != nil || res.State != facilitator.StateSettled || !res.Mock || len(res.TxHash) != 66 {
+		t.Fatalf("settle = %+v, %v", res, err)
+	}
+	again, err := f.Settle(ctx, p, req)
+	if err != nil || again.State != facilitator.StateFailed || again.Reason != x402.ReasonNonceAlreadyUsed {
+		t.Fatalf("replay = %+v, %v", again, err)
+	}
+	if v, _ := f.Verify(ctx, p, req); v.Valid || v.Reason != x402.ReasonNonceAlreadyUsed {
+		t.Fatalf("verify replay = %+v", v)
+	}
+	ref, err := facilitator.RefFor(p, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := f.SettleStatus(ctx, ref); st.TxHash != res.TxHash || st.State != facilitator.StateSettled {
+		t.Fatalf("status by authorization = %+v", st)
+	}
+	ref.TxHash = res.TxHash
+	if st, _ := f.SettleStatus(ctx, ref); st.State != facilitator.StateSettled {
+		t.Fatalf("status by hash = %+v", st)
+	}
+	if st, _ := f.SettleStatus(ctx, facilitator.SettleRef{TxHash: "0x01"}); st.State != facilitator.StateFailed {
+		t.Fatalf("status of unknown hash = %+v", st)
+	}
+}
+
+func TestMockStillVerifiesSignatures(t *testing.T) {
+	f, s, req := setup(t)
+	other, _ := crypto.GenerateKey()
+	a, err := s.Authorize(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := eip3009.DomainFor(req)
+	forged, err := eip3009.NewSigner(other).SignWith(req, nil, d, a) // from = s, signed by other
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Settle(context.Background(), forged, req)
+	if err != nil || res.State != facilitator.StateFailed || res.Reason != x402.ReasonSignature {
+		t.Fatalf("forged settle = %+v, %v", res, err)
+	}
+	wrongNet := req
+	wrongNet.Network = "eip155:1"
+	p, _ := s.Sign(wrongNet, nil)
+	if v, _ := f.Verify(context.Background(), p, wrongNet); v.Reason != x402.ReasonInvalidNetwork {
+		t.Fatalf("unsupported network = %+v", v)
+	}
+}
+
+func TestMockConcurrentReplaySettlesOnce(t *testing.T) {
+	f, s, req := setup(t)
+	f.cfg.Rand = bytes.NewReader(bytes.Repeat([]byte{1, 2, 3}, 1000))
+	p, _ := s.Sign(req, nil)
+	var mu sync.Mutex
+	settled := 0
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			r, err := f.Settle(context.Background(), p, req)
+			if err != nil {
+				t.Error(err)
+			}
+			if r.State == facilitator.StateSettled {
+				mu.Lock()
+				settled++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if settled != 1 {
+		t.Fatalf("settled %d times", settled)
+	}
+}
