@@ -17,71 +17,530 @@ limitations under the License.
 package v1alpha1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// EDIT THIS FILE!  THIS IS SCAFFOLDING FOR YOU TO OWN!
-// NOTE: json tags are required.  Any new fields you add must have json tags for the fields to be serialized.
+// Defaults: USDG on X Layer, the pair OKX's facilitator settles.
+const (
+	DefaultNetwork        = "eip155:196"
+	DefaultAssetAddress   = "0x4ae46a509f6b1d9056937ba4500cb143933d2dc8"
+	DefaultAssetDecimals  = 6
+	DefaultAssetSymbol    = "USDG"
+	DefaultEIP712Name     = "Global Dollar"
+	DefaultEIP712Version  = "1"
+	DefaultLedgerSchema   = "public"
+	DefaultLedgerTable    = "x402_payments"
+	DefaultGatewayPort    = 8080
+	DefaultMaxTimeoutSecs = 60
+)
 
-// PaymentRouteSpec defines the desired state of PaymentRoute
-type PaymentRouteSpec struct {
-	// INSERT ADDITIONAL SPEC FIELDS - desired state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
-	// The following markers will use OpenAPI v3 schema to validate the value
-	// More info: https://book.kubebuilder.io/reference/markers/crd-validation.html
-
-	// foo is an example field of PaymentRoute. Edit paymentroute_types.go to remove/update
+// Upstream is the HTTP service behind the gateway. Set exactly one of url and service.
+// +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.service)",message="set exactly one of upstream.url and upstream.service"
+type Upstream struct {
+	// url of the upstream, http or https, for example `http://weather.default.svc:8080`.
 	// +optional
-	Foo *string `json:"foo,omitempty"`
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'http' || url(self).getScheme() == 'https') && url(self).getHostname() != ''",message="upstream.url must be an absolute http or https URL"
+	URL string `json:"url,omitempty"`
+
+	// service is a Service in the same namespace.
+	// +optional
+	Service *UpstreamService `json:"service,omitempty"`
 }
 
-// PaymentRouteStatus defines the observed state of PaymentRoute.
+// UpstreamService is a Service in the route's namespace.
+type UpstreamService struct {
+	// name of the Service.
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// port of the Service.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+	// scheme used to reach it. Defaults to http.
+	// +optional
+	// +kubebuilder:validation:Enum=http;https
+	Scheme string `json:"scheme,omitempty"`
+}
+
+// SettleTiming says when the payment is settled relative to the upstream call.
+// +kubebuilder:validation:Enum=afterUpstream;beforeUpstream
+type SettleTiming string
+
+const (
+	// SettleAfterUpstream buffers the upstream response and settles only if its status is below
+	// 400, so payers never pay for a failed call. The default.
+	SettleAfterUpstream SettleTiming = "afterUpstream"
+	// SettleBeforeUpstream settles first and then streams the upstream response: for streaming
+	// or costly upstreams.
+	SettleBeforeUpstream SettleTiming = "beforeUpstream"
+)
+
+// PricedRoute is a path that costs a fixed price per request.
+// +kubebuilder:validation:XValidation:rule="!self.price.matches('^0*\\\\.?0*$')",message="price must be greater than zero"
+type PricedRoute struct {
+	// path to charge for: an exact path (`/api/weather`) or a prefix ending in `/*`
+	// (`/api/reports/*`).
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._~!$&'()+,;=:@%/-]*(/\*)?$`
+	Path string `json:"path"`
+
+	// method restricts the price to one HTTP method. Empty means any method.
+	// +optional
+	// +kubebuilder:validation:Enum=GET;HEAD;POST;PUT;PATCH;DELETE
+	Method string `json:"method,omitempty"`
+
+	// price per request in token units as a decimal string, for example `0.01` (USDG has 6
+	// decimals, so at most 6 fractional digits).
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^(0|[1-9][0-9]*)(\.[0-9]+)?$`
+	Price string `json:"price"`
+
+	// description shown to payers in the 402 challenge.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Description string `json:"description,omitempty"`
+
+	// mimeType of the paid response, shown in the 402 challenge.
+	// +optional
+	// +kubebuilder:validation:MaxLength=127
+	MimeType string `json:"mimeType,omitempty"`
+
+	// settle is `afterUpstream` (empty, the default) or `beforeUpstream`.
+	// +optional
+	Settle SettleTiming `json:"settle,omitempty"`
+}
+
+// EIP712Domain is the token's EIP-712 signing domain. It must reproduce the token's
+// DOMAIN_SEPARATOR() on chain; the operator checks this when it can reach an RPC endpoint.
+type EIP712Domain struct {
+	// name of the domain. USDG on X Layer uses `Global Dollar`.
+	// +optional
+	// +kubebuilder:default="Global Dollar"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Name string `json:"name,omitempty"`
+
+	// version of the domain. USDG on X Layer uses `1`.
+	// +optional
+	// +kubebuilder:default="1"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Version string `json:"version,omitempty"`
+}
+
+// Asset is the EIP-3009 token payers pay with. The defaults describe USDG on X Layer.
+type Asset struct {
+	// address of the token contract.
+	// +optional
+	// +kubebuilder:default="0x4ae46a509f6b1d9056937ba4500cb143933d2dc8"
+	// +kubebuilder:validation:Pattern=`^0x[0-9a-fA-F]{40}$`
+	Address string `json:"address,omitempty"`
+
+	// decimals of the token: a price of 1 is 10^decimals atomic units.
+	// +optional
+	// +kubebuilder:default=6
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=36
+	Decimals int32 `json:"decimals,omitempty"`
+
+	// symbol shown next to totals.
+	// +optional
+	// +kubebuilder:default="USDG"
+	// +kubebuilder:validation:MaxLength=16
+	Symbol string `json:"symbol,omitempty"`
+
+	// eip712 is the token's signing domain.
+	// +optional
+	// +kubebuilder:default={}
+	EIP712 EIP712Domain `json:"eip712,omitempty"`
+}
+
+// Facilitator verifies and settles payments. Set exactly one member.
+// +kubebuilder:validation:XValidation:rule="[has(self.okx), has(self.http), has(self.onchain), has(self.mock)].filter(x, x).size() == 1",message="set exactly one facilitator: okx, http, onchain or mock"
+type Facilitator struct {
+	// okx uses OKX's x402 facilitator API.
+	// +optional
+	OKX *OKXFacilitator `json:"okx,omitempty"`
+
+	// http uses any facilitator that speaks the standard x402 HTTP API (/verify, /settle, /supported).
+	// +optional
+	HTTP *HTTPFacilitator `json:"http,omitempty"`
+
+	// onchain settles directly on chain from a relayer key: no third party. The relayer pays gas;
+	// payers pay none.
+	// +optional
+	Onchain *OnchainFacilitator `json:"onchain,omitempty"`
+
+	// mock accepts correctly signed payments without moving funds. The manager refuses it unless
+	// started with --allow-mock-facilitator; its payments are kept out of settled totals.
+	// +optional
+	Mock *MockFacilitator `json:"mock,omitempty"`
+}
+
+// OKXAPIVersion picks the generation of OKX's facilitator API.
+// +kubebuilder:validation:Enum=v2;legacy
+type OKXAPIVersion string
+
+const (
+	// OKXAPIv2 is /api/v6/pay/x402 with x402 version 2 bodies. The default.
+	OKXAPIv2 OKXAPIVersion = "v2"
+	// OKXAPILegacy is /api/v6/x402 with version 1 bodies and chainIndex.
+	OKXAPILegacy OKXAPIVersion = "legacy"
+)
+
+// OKXFacilitator is OKX's hosted x402 facilitator.
+type OKXFacilitator struct {
+	// credentialsSecretRef names a Secret with the keys `apiKey`, `secretKey` and `passphrase`
+	// of an Onchain OS developer-portal API key.
+	CredentialsSecretRef LocalSecretReference `json:"credentialsSecretRef"`
+
+	// baseURL of the API. Defaults to OKX's production endpoint.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https']",message="okx.baseURL must be an absolute http or https URL"
+	BaseURL string `json:"baseURL,omitempty"`
+
+	// apiVersion is `v2` (default) or `legacy`.
+	// +optional
+	// +kubebuilder:default=v2
+	APIVersion OKXAPIVersion `json:"apiVersion,omitempty"`
+
+	// syncSettle asks OKX to wait for the transaction receipt before answering settle.
+	// Defaults to true.
+	// +optional
+	// +kubebuilder:default=true
+	SyncSettle *bool `json:"syncSettle,omitempty"`
+
+	// rpcURL of a chain node, used only by the operator to check the token's EIP-712 domain.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https', 'ws', 'wss']",message="okx.rpcURL must be an absolute http(s) or ws(s) URL"
+	RPCURL string `json:"rpcURL,omitempty"`
+}
+
+// OKX credential keys expected in the credentials Secret.
+const (
+	OKXAPIKeyKey     = "apiKey"
+	OKXSecretKeyKey  = "secretKey"
+	OKXPassphraseKey = "passphrase"
+)
+
+// HTTPFacilitator is a standard x402 facilitator reached over HTTP.
+type HTTPFacilitator struct {
+	// url of the facilitator; /verify, /settle and /supported are appended.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https']",message="http.url must be an absolute http or https URL"
+	URL string `json:"url"`
+
+	// headersSecretRef names a Secret whose keys and values are sent as request headers (for
+	// example `Authorization`).
+	// +optional
+	HeadersSecretRef *LocalSecretReference `json:"headersSecretRef,omitempty"`
+}
+
+// OnchainFacilitator settles with transferWithAuthorization sent from a relayer account.
+type OnchainFacilitator struct {
+	// rpcURL of a node of the route's network.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https', 'ws', 'wss']",message="onchain.rpcURL must be an absolute http(s) or ws(s) URL"
+	RPCURL string `json:"rpcURL"`
+
+	// relayerKeySecretRef names the Secret key holding the relayer's hex private key. The key
+	// defaults to `privateKey`. The relayer needs native gas tokens, not the asset.
+	RelayerKeySecretRef SecretKeySelector `json:"relayerKeySecretRef"`
+
+	// receiptTimeout bounds the wait for a settlement's receipt; an unconfirmed settlement is
+	// recorded as pending and resolved later. Defaults to 30s.
+	// +optional
+	// +kubebuilder:default="30s"
+	ReceiptTimeout *metav1.Duration `json:"receiptTimeout,omitempty"`
+}
+
+// DefaultRelayerKeySecretKey is the key read from the relayer Secret when none is given.
+const DefaultRelayerKeySecretKey = "privateKey"
+
+// MockFacilitator checks signatures locally and pretends to settle. For demos and tests only.
+type MockFacilitator struct{}
+
+// RealtimeMode says how settled payments are announced from the ledger.
+// +kubebuilder:validation:Enum=auto;insforge;notify;off
+type RealtimeMode string
+
+// The realtime modes.
+const (
+	// RealtimeAuto publishes through InsForge realtime if the `realtime` schema exists, else NOTIFY.
+	RealtimeAuto RealtimeMode = "auto"
+	// RealtimeInsForge publishes with realtime.publish to the `x402_payments` channel.
+	RealtimeInsForge RealtimeMode = "insforge"
+	// RealtimeNotify uses pg_notify on the `x402_payments` channel.
+	RealtimeNotify RealtimeMode = "notify"
+	// RealtimeOff announces nothing; the operator then only sees totals on its periodic resync.
+	RealtimeOff RealtimeMode = "off"
+)
+
+// LedgerDatabase is where every payment is recorded, before settle is called.
+type LedgerDatabase struct {
+	DatabaseConnection `json:",inline"`
+
+	// schema of the payments table. Defaults to `public`.
+	// +optional
+	// +kubebuilder:default=public
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z_][a-zA-Z0-9_]{0,62}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="database.schema is immutable: changing it would orphan recorded payments"
+	Schema string `json:"schema,omitempty"`
+
+	// table of payments, compatible with InsForge's `x402_payments` guide table. Defaults to `x402_payments`.
+	// +optional
+	// +kubebuilder:default=x402_payments
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z_][a-zA-Z0-9_]{0,62}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="database.table is immutable: changing it would orphan recorded payments"
+	Table string `json:"table,omitempty"`
+
+	// realtime announces settled payments: `auto` (default), `insforge`, `notify` or `off`.
+	// +optional
+	// +kubebuilder:default=auto
+	Realtime RealtimeMode `json:"realtime,omitempty"`
+}
+
+// UnpricedPolicy says what the gateway does with a path that no route prices.
+// +kubebuilder:validation:Enum=proxy;reject
+type UnpricedPolicy string
+
+const (
+	// UnpricedProxy forwards unpriced paths untouched.
+	UnpricedProxy UnpricedPolicy = "proxy"
+	// UnpricedReject answers unpriced paths with 404.
+	UnpricedReject UnpricedPolicy = "reject"
+)
+
+// GatewayService is the Service in front of the gateway pods.
+type GatewayService struct {
+	// type of the Service. Defaults to ClusterIP.
+	// +optional
+	// +kubebuilder:default=ClusterIP
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+	Type corev1.ServiceType `json:"type,omitempty"`
+
+	// port the Service exposes. Defaults to 8080.
+	// +optional
+	// +kubebuilder:default=8080
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+}
+
+// Gateway shapes the managed x402 gateway Deployment.
+type Gateway struct {
+	// replicas of the gateway. Defaults to 1. With more than one a PodDisruptionBudget is added.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// image overrides the gateway image (by default the manager's own image, which holds /gateway).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// resources of the gateway container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// service in front of the pods.
+	// +optional
+	// +kubebuilder:default={}
+	Service GatewayService `json:"service,omitempty"`
+
+	// unpricedPaths: `proxy` (default) forwards paths no route prices; `reject` answers 404.
+	// +optional
+	// +kubebuilder:default=proxy
+	UnpricedPaths UnpricedPolicy `json:"unpricedPaths,omitempty"`
+
+	// payerHeader is the request header that tells the upstream who paid. Defaults to
+	// `X-Payment-Payer`.
+	// +optional
+	// +kubebuilder:default=X-Payment-Payer
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9-]{1,64}$`
+	PayerHeader string `json:"payerHeader,omitempty"`
+
+	// upstreamTimeout bounds one upstream call. Defaults to 30s.
+	// +optional
+	// +kubebuilder:default="30s"
+	UpstreamTimeout *metav1.Duration `json:"upstreamTimeout,omitempty"`
+
+	// maxResponseBytes caps the buffered upstream response on afterUpstream routes. Defaults to 8 MiB.
+	// +optional
+	// +kubebuilder:default=8388608
+	// +kubebuilder:validation:Minimum=1024
+	MaxResponseBytes int64 `json:"maxResponseBytes,omitempty"`
+}
+
+// PaymentRouteSpec is the desired state of a PaymentRoute.
+// +kubebuilder:validation:XValidation:rule="self.routes.all(r, !r.price.contains('.') || size(r.price.split('.')[1]) <= self.asset.decimals)",message="a route's price has more fractional digits than the asset's decimals"
+// +kubebuilder:validation:XValidation:rule="self.routes.all(r, self.routes.exists_one(o, o.path == r.path && (has(o.method) ? o.method : '') == (has(r.method) ? r.method : '')))",message="routes must not repeat the same path and method"
+type PaymentRouteSpec struct {
+	// upstream is the HTTP service the gateway forwards paid requests to.
+	Upstream Upstream `json:"upstream"`
+
+	// routes are the priced paths. The most specific path wins.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	Routes []PricedRoute `json:"routes"`
+
+	// network is the CAIP-2 chain id. Defaults to `eip155:196` (X Layer). Immutable, so that
+	// settled totals never mix chains.
+	// +optional
+	// +kubebuilder:default="eip155:196"
+	// +kubebuilder:validation:Pattern=`^eip155:[1-9][0-9]{0,17}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="network is immutable: settled totals would mix chains; create a new PaymentRoute"
+	Network string `json:"network,omitempty"`
+
+	// asset is the token payers pay with. Defaults to USDG on X Layer. Its address is immutable,
+	// so that settled totals never mix tokens.
+	// +optional
+	// +kubebuilder:default={}
+	// +kubebuilder:validation:XValidation:rule="self.address == oldSelf.address",message="asset.address is immutable: settled totals would mix tokens; create a new PaymentRoute"
+	Asset Asset `json:"asset,omitempty"`
+
+	// payTo is the address that receives payments.
+	// +kubebuilder:validation:Pattern=`^0x[0-9a-fA-F]{40}$`
+	// +kubebuilder:validation:XValidation:rule="self != '0x0000000000000000000000000000000000000000'",message="payTo must not be the zero address"
+	PayTo string `json:"payTo"`
+
+	// maxTimeoutSeconds is how long a payer's signed authorization must stay valid. Defaults to 60.
+	// +optional
+	// +kubebuilder:default=60
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=86400
+	MaxTimeoutSeconds int32 `json:"maxTimeoutSeconds,omitempty"`
+
+	// facilitator verifies and settles payments.
+	Facilitator Facilitator `json:"facilitator"`
+
+	// database holds the payments ledger.
+	Database LedgerDatabase `json:"database"`
+
+	// gateway shapes the managed gateway Deployment and Service.
+	// +optional
+	// +kubebuilder:default={}
+	Gateway Gateway `json:"gateway,omitempty"`
+}
+
+// SettledTotals sums settled payments.
+type SettledTotals struct {
+	// count of settled payments.
+	// +optional
+	Count int64 `json:"count,omitempty"`
+	// amount in atomic units of the asset, as a decimal integer string.
+	// +optional
+	Amount string `json:"amount,omitempty"`
+	// total in token units as a decimal string, for example `12.5`.
+	// +optional
+	Total string `json:"total,omitempty"`
+	// lastTxHash is the transaction of the most recent settlement.
+	// +optional
+	LastTxHash string `json:"lastTxHash,omitempty"`
+	// lastSettledTime is when the most recent settlement was recorded.
+	// +optional
+	LastSettledTime *metav1.Time `json:"lastSettledTime,omitempty"`
+}
+
+// PendingPayments counts settlements whose outcome is not known yet.
+type PendingPayments struct {
+	// count of payments whose settlement is being resolved.
+	// +optional
+	Count int64 `json:"count,omitempty"`
+}
+
+// GatewayStatus describes the managed gateway.
+type GatewayStatus struct {
+	// serviceURL is the in-cluster URL of the gateway.
+	// +optional
+	ServiceURL string `json:"serviceURL,omitempty"`
+	// replicas desired.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// readyReplicas of the gateway Deployment.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+}
+
+// PaymentRouteStatus is the observed state of a PaymentRoute.
 type PaymentRouteStatus struct {
-	// INSERT ADDITIONAL STATUS FIELD - define observed state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
+	// observedGeneration is the spec generation this status describes. It is -1 until the
+	// operator first reconciles, so GitOps tools wait for it.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// For Kubernetes API conventions, see:
-	// https://github.com/kubernetes/community/blob/master/contributors/devel/sig-architecture/api-conventions.md#typical-status-properties
-
-	// conditions represent the current state of the PaymentRoute resource.
-	// Each condition has a unique type and reflects the status of a specific aspect of the resource.
-	//
-	// Standard condition types include:
-	// - "Available": the resource is fully functional
-	// - "Progressing": the resource is being created or updated
-	// - "Degraded": the resource failed to reach or maintain its desired state
-	//
-	// The status of each condition is one of True, False, or Unknown.
+	// conditions: `Ready` always; `Reconciling` or `Stalled` while true; and
+	// `GatewayAvailable`, `LedgerReady`.
+	// +optional
 	// +listType=map
 	// +listMapKey=type
-	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// settled sums real settled payments (mock payments are excluded).
+	// +optional
+	Settled SettledTotals `json:"settled,omitzero"`
+
+	// mockSettled sums payments accepted by the mock facilitator; no funds moved.
+	// +optional
+	MockSettled *SettledTotals `json:"mockSettled,omitempty"`
+
+	// pending counts settlements whose outcome is still being resolved.
+	// +optional
+	Pending PendingPayments `json:"pending,omitzero"`
+
+	// gateway describes the managed gateway.
+	// +optional
+	Gateway GatewayStatus `json:"gateway,omitzero"`
+
+	// lastHandledReconcileAt echoes the `reconcile.fluxcd.io/requestedAt` annotation once handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=payroute,categories=insforge
+// +kubebuilder:printcolumn:name="Network",type=string,JSONPath=`.spec.network`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Settled",type=string,JSONPath=`.status.settled.total`
+// +kubebuilder:printcolumn:name="Asset",type=string,JSONPath=`.spec.asset.symbol`
+// +kubebuilder:printcolumn:name="Payments",type=integer,JSONPath=`.status.settled.count`
+// +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.pending.count`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
-// PaymentRoute is the Schema for the paymentroutes API
+// PaymentRoute puts an HTTP upstream behind pay-per-use billing with the x402 protocol: the
+// operator runs a gateway that answers 402 challenges, verifies and settles payments through a
+// facilitator, records each one in PostgreSQL, and reports settled totals here.
 type PaymentRoute struct {
 	metav1.TypeMeta `json:",inline"`
 
-	// metadata is a standard object metadata
+	// metadata is the standard object metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitzero"`
 
-	// spec defines the desired state of PaymentRoute
+	// spec is the desired state.
 	// +required
 	Spec PaymentRouteSpec `json:"spec"`
 
-	// status defines the observed state of PaymentRoute
+	// status is the observed state.
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status PaymentRouteStatus `json:"status,omitzero"`
 }
 
 // +kubebuilder:object:root=true
 
-// PaymentRouteList contains a list of PaymentRoute
+// PaymentRouteList contains a list of PaymentRoute.
 type PaymentRouteList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitzero"`
