@@ -382,7 +382,7 @@ type Gateway struct {
 
 // PaymentRouteSpec is the desired state of a PaymentRoute.
 // +kubebuilder:validation:XValidation:rule="self.routes.all(r, !r.price.contains('.') || size(r.price.split('.')[1]) <= self.asset.decimals)",message="a route's price has more fractional digits than the asset's decimals"
-// +kubebuilder:validation:XValidation:rule="self.routes.all(r, self.routes.exists_one(o, o.path == r.path && (has(o.method) ? o.method : '') == (has(r.method) ? r.method : '')))",message="routes must not repeat the same path and method"
+// +kubebuilder:validation:XValidation:rule="self.routes.all(r, self.routes.exists_one(o, o.path == r.path && (has(o.method) ? o.method : ”) == (has(r.method) ? r.method : ”)))",message="routes must not repeat the same path and method"
 type PaymentRouteSpec struct {
 	// upstream is the HTTP service the gateway forwards paid requests to.
 	Upstream Upstream `json:"upstream"`
