@@ -3,6 +3,7 @@ package rls
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,15 @@ type Result struct {
 
 // Drifted reports whether the database differed from the spec.
 func (r *Result) Drifted() bool { return len(r.Differences) > 0 }
+
+// Summary lists the differences for a Drifted condition message; empty when in sync.
+func (r *Result) Summary() string {
+	parts := make([]string, len(r.Differences))
+	for i, d := range r.Differences {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, "; ")
+}
 
 // StatementCount is the number of statements executed; 0 for a reconcile without drift.
 func (r *Result) StatementCount() int { return len(r.Executed) }

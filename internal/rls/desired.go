@@ -1,7 +1,6 @@
 package rls
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -26,66 +25,18 @@ var compatibleHelperBodies = []string{
 // not depend on search_path.
 const helperCall = "public.requesting_user_id()"
 
-// ownerComment marks a policy as managed by the operator for one owner.
-const ownerCommentPrefix = "insforge-integrations-operator owner="
-
-func ownerComment(owner string) string { return ownerCommentPrefix + owner }
-
-// ownerFromComment returns the owner named in a policy comment, or "" for other comments.
-func ownerFromComment(c string) string {
-	owner, ok := strings.CutPrefix(c, ownerCommentPrefix)
-	if !ok {
-		return ""
-	}
-	return owner
-}
-
 // item is one desired fact about the database and the statements that establish it. check
 // returns "" when the fact holds in the observed state, else a short description of the drift.
 type item struct {
 	object string
 	stmts  []string
 	check  func(*State) string
+	// fix, when set, chooses the statements for the observed drift; stmts remain the full plan.
+	fix func(*State) []string
 	// sessionRole runs the statements as the connected role rather than Spec.Role: Better Auth's
 	// schema and tables are created outside public, by whoever runs its migrations, so
 	// project_admin may not own them.
 	sessionRole bool
-}
-
-var pgCommand = map[Command]string{
-	CommandSelect: "SELECT", CommandInsert: "INSERT", CommandUpdate: "UPDATE", CommandDelete: "DELETE",
-}
-
-// ownerCheck is the expression every policy compares the user id column with; the sub-select lets
-// the planner evaluate the helper once per statement instead of once per row.
-func ownerCheck(column string) string {
-	return ident(column) + " = (SELECT " + helperCall + ")"
-}
-
-// policyClauses returns the USING and WITH CHECK expressions for a command ("" when absent).
-func policyClauses(c Command, column string) (using, check string) {
-	expr := ownerCheck(column)
-	switch c {
-	case CommandSelect, CommandDelete:
-		return expr, ""
-	case CommandInsert:
-		return "", expr
-	default:
-		return expr, expr
-	}
-}
-
-func createPolicySQL(name string, ref TableRef, c Command, column string) string {
-	using, check := policyClauses(c, column)
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE POLICY %s ON %s AS PERMISSIVE FOR %s TO %s", ident(name), ref.ident(), pgCommand[c], ident(RoleAuthenticated))
-	if using != "" {
-		b.WriteString(" USING (" + using + ")")
-	}
-	if check != "" {
-		b.WriteString(" WITH CHECK (" + check + ")")
-	}
-	return b.String()
 }
 
 // items lists the desired state in apply order.
@@ -307,81 +258,10 @@ func (s Spec) tableItems(t Table) []item {
 		},
 	)
 	for _, c := range t.Cmds() {
-		out = append(out, s.policyItems(t, c, table)...)
+		out = append(out, s.policyItem(t, c, table))
 	}
 	out = append(out, grantItem(t, table))
 	return out
-}
-
-func (s Spec) policyItems(t Table, c Command, table func(*State) *TableState) []item {
-	ref, name := t.Ref(), s.PolicyName(t, c)
-	find := func(st *State) *PolicyState {
-		for i, p := range table(st).Policies {
-			if p.Name == name {
-				return &table(st).Policies[i]
-			}
-		}
-		return nil
-	}
-	return []item{
-		{
-			object: "policy " + name + " on " + ref.String(),
-			stmts: []string{
-				"DROP POLICY IF EXISTS " + ident(name) + " ON " + ref.ident(),
-				createPolicySQL(name, ref, c, t.Column()),
-			},
-			check: func(st *State) string {
-				p := find(st)
-				if p == nil {
-					return "missing"
-				}
-				return policyMismatch(*p, c, t.Column())
-			},
-		},
-		{
-			object: "ownership comment of policy " + name + " on " + ref.String(),
-			stmts:  []string{"COMMENT ON POLICY " + ident(name) + " ON " + ref.ident() + " IS " + literal(ownerComment(s.Owner))},
-			check: func(st *State) string {
-				p := find(st)
-				switch {
-				case p == nil || policyMismatch(*p, c, t.Column()) != "":
-					return "policy is being recreated"
-				case p.Owner != s.Owner:
-					return "missing"
-				}
-				return ""
-			},
-		},
-	}
-}
-
-// policyMismatch explains how an observed policy differs from the generated one ("" if it does not).
-func policyMismatch(p PolicyState, c Command, column string) string {
-	using, check := policyClauses(c, column)
-	var diffs []string
-	if p.Command != c {
-		diffs = append(diffs, fmt.Sprintf("command is %s, want %s", cmdLabel(p.Command), pgCommand[c]))
-	}
-	if !p.Permissive {
-		diffs = append(diffs, "is RESTRICTIVE, want PERMISSIVE")
-	}
-	if len(p.Roles) != 1 || p.Roles[0] != RoleAuthenticated {
-		diffs = append(diffs, fmt.Sprintf("applies to %s, want %s", strings.Join(p.Roles, ", "), RoleAuthenticated))
-	}
-	if squash(p.Using, true) != squash(using, true) {
-		diffs = append(diffs, fmt.Sprintf("USING is %q, want %q", p.Using, using))
-	}
-	if squash(p.Check, true) != squash(check, true) {
-		diffs = append(diffs, fmt.Sprintf("WITH CHECK is %q, want %q", p.Check, check))
-	}
-	return strings.Join(diffs, "; ")
-}
-
-func cmdLabel(c Command) string {
-	if c == "" {
-		return "ALL"
-	}
-	return pgCommand[c]
 }
 
 func grantItem(t Table, table func(*State) *TableState) item {

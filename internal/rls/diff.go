@@ -35,7 +35,11 @@ func Diff(s Spec, st *State) ([]Difference, error) {
 	var out []Difference
 	for _, it := range s.items() {
 		if problem := it.check(st); problem != "" {
-			out = append(out, Difference{Object: it.object, Problem: problem, Statements: it.stmts, sessionRole: it.sessionRole})
+			stmts := it.stmts
+			if it.fix != nil {
+				stmts = it.fix(st)
+			}
+			out = append(out, Difference{Object: it.object, Problem: problem, Statements: stmts, sessionRole: it.sessionRole})
 		}
 	}
 	out = append(out, orphans(s, st)...)

@@ -92,7 +92,7 @@ type TableRef struct {
 	Schema, Name string
 }
 
-// String renders the reference quoted only where needed for humans; use ident for SQL.
+// String renders the reference for humans, unquoted; SQL uses ident.
 func (r TableRef) String() string { return r.Schema + "." + r.Name }
 
 func (r TableRef) ident() string { return ident(r.Schema, r.Name) }
@@ -186,9 +186,9 @@ func (s Spec) Validate() error {
 	seen := map[TableRef]bool{}
 	for i, t := range s.Tables {
 		ref := t.Ref()
-		for what, name := range map[string]string{"schema": ref.Schema, "name": ref.Name, "user id column": t.Column()} {
-			if err := checkIdentifier(name); err != nil {
-				errs = append(errs, fmt.Errorf("tables[%d] %s: %w", i, what, err))
+		for _, f := range [][2]string{{"schema", ref.Schema}, {"name", ref.Name}, {"user id column", t.Column()}} {
+			if err := checkIdentifier(f[1]); err != nil {
+				errs = append(errs, fmt.Errorf("tables[%d] %s: %w", i, f[0], err))
 			}
 		}
 		if seen[ref] {
