@@ -182,3 +182,26 @@ func TestPoliciesRemovedFromTheSpecAreDropped(t *testing.T) {
 		t.Fatalf("policies left: %s", got)
 	}
 }
+
+// TestQuotedIdentifiersReachSteadyState applies the golden "quoting" spec, whose names need
+// quoting everywhere, and checks that the observation matches what was generated.
+func TestQuotedIdentifiersReachSteadyState(t *testing.T) {
+	db := newTestDB(t, insforgetest.Options{})
+	db.asAdmin(t, `CREATE TABLE public.contacts (id int, owner text)`)
+	spec := goldenSpecs["quoting"]
+	spec.Role = insforgetest.RoleProjectAdmin
+	apply(t, db.pool, spec)
+	if res := apply(t, db.pool, spec); res.StatementCount() != 0 {
+		t.Fatalf("quoted names never converge: %v", diffObjects(res.Differences))
+	}
+	v, err := Verify(ctxT(t), db.pool, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.OK() {
+		t.Fatalf("verification: %s", v.Summary())
+	}
+	if got := db.scalar(t, `SELECT count(*) FROM pg_policies WHERE schemaname = 'Sales App' AND tablename = 'Deals "2026"'`); got != "2" {
+		t.Fatalf("%s policies on the quoted table, want 2", got)
+	}
+}
