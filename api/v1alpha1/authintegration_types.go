@@ -84,10 +84,12 @@ type AuthDatabase struct {
 type ManagedTable struct {
 	// schema of the table. Defaults to `public`.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z_][a-zA-Z0-9_]{0,62}$`
 	Schema string `json:"schema,omitempty"`
 
 	// name of the table.
+	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z_][a-zA-Z0-9_]{0,62}$`
 	Name string `json:"name"`
 
@@ -95,6 +97,7 @@ type ManagedTable struct {
 	// `user_2x…` (Clerk) or `auth0|…`, never UUIDs. It gets `DEFAULT public.requesting_user_id()`.
 	// Defaults to `user_id`.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z_][a-zA-Z0-9_]{0,62}$`
 	UserIDColumn string `json:"userIdColumn,omitempty"`
 
@@ -218,7 +221,7 @@ type AuthIntegrationSpec struct {
 	// `public.requesting_user_id()`, row-level security, owner-only policies and grants.
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:MaxItems=64
 	Tables []ManagedTable `json:"tables,omitempty"`
 
 	// jwt is the HS256 secret that InsForge verifies tokens with.

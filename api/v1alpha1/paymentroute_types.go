@@ -138,6 +138,7 @@ type Asset struct {
 	// +optional
 	// +kubebuilder:default="0x4ae46a509f6b1d9056937ba4500cb143933d2dc8"
 	// +kubebuilder:validation:Pattern=`^0x[0-9a-fA-F]{40}$`
+	// +kubebuilder:validation:XValidation:rule="self.lowerAscii() == oldSelf.lowerAscii()",message="asset.address is immutable: settled totals would mix tokens; create a new PaymentRoute"
 	Address string `json:"address,omitempty"`
 
 	// decimals of the token: a price of 1 is 10^decimals atomic units.
@@ -382,7 +383,7 @@ type Gateway struct {
 
 // PaymentRouteSpec is the desired state of a PaymentRoute.
 // +kubebuilder:validation:XValidation:rule="self.routes.all(r, !r.price.contains('.') || size(r.price.split('.')[1]) <= self.asset.decimals)",message="a route's price has more fractional digits than the asset's decimals"
-// +kubebuilder:validation:XValidation:rule="self.routes.all(r, self.routes.exists_one(o, o.path == r.path && (has(o.method) ? o.method : ”) == (has(r.method) ? r.method : ”)))",message="routes must not repeat the same path and method"
+// +kubebuilder:validation:XValidation:rule="self.routes.all(r, self.routes.exists_one(o, o.path == r.path && (has(o.method) ? o.method : 'ANY') == (has(r.method) ? r.method : 'ANY')))",message="routes must not repeat the same path and method"
 type PaymentRouteSpec struct {
 	// upstream is the HTTP service the gateway forwards paid requests to.
 	Upstream Upstream `json:"upstream"`
@@ -405,7 +406,6 @@ type PaymentRouteSpec struct {
 	// so that settled totals never mix tokens.
 	// +optional
 	// +kubebuilder:default={}
-	// +kubebuilder:validation:XValidation:rule="self.address == oldSelf.address",message="asset.address is immutable: settled totals would mix tokens; create a new PaymentRoute"
 	Asset Asset `json:"asset,omitempty"`
 
 	// payTo is the address that receives payments.
