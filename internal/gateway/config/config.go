@@ -1,0 +1,279 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Defaults applied by Load and FromPaymentRoute to fields left empty.
+const (
+	DefaultConfigPath        = "/etc/x402-gateway/config.json"
+	DefaultListen            = ":8080"
+	DefaultAdminListen       = ":9090"
+	DefaultPayerHeader       = "X-Payment-Payer"
+	DefaultUpstreamTimeout   = 30 * time.Second
+	DefaultMaxResponseBytes  = 8 << 20
+	DefaultMaxRequestBytes   = 10 << 20
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 90 * time.Second
+	DefaultSettleTimeout     = 30 * time.Second
+	DefaultShutdownTimeout   = 45 * time.Second
+	DefaultPendingRetryAfter = 30 * time.Second
+	DefaultInFlightRetry     = 2 * time.Second
+	DefaultSpoolDir          = "/var/lib/x402-gateway/spool"
+	DefaultResolverInterval  = 5 * time.Second
+	DefaultResolverMinAge    = 2 * time.Minute
+	DefaultDBMaxConns        = 32
+)
+
+// Probe and metrics paths, served on Config.AdminListen.
+const (
+	PathHealthz = "/healthz"
+	PathReadyz  = "/readyz"
+	PathMetrics = "/metrics"
+)
+
+// Facilitator kinds.
+const (
+	KindOKX     = "okx"
+	KindHTTP    = "http"
+	KindOnchain = "onchain"
+	KindMock    = "mock"
+)
+
+// Settle timings of a route.
+const (
+	SettleAfterUpstream  = "afterUpstream"
+	SettleBeforeUpstream = "beforeUpstream"
+)
+
+// Unpriced-path policies.
+const (
+	UnpricedProxy  = "proxy"
+	UnpricedReject = "reject"
+)
+
+// Config is the gateway's configuration file.
+type Config struct {
+	// Route names the PaymentRoute as "namespace/name"; ledger totals are kept per route.
+	Route string `json:"route"`
+	// Listen is the address of the paid data plane; default ":8080".
+	Listen string `json:"listen,omitempty"`
+	// AdminListen serves /healthz, /readyz and /metrics; default ":9090".
+	AdminListen string `json:"adminListen,omitempty"`
+	// Upstream is the absolute http(s) URL requests are forwarded to.
+	Upstream string `json:"upstream"`
+	// Network is the CAIP-2 chain id, e.g. "eip155:196".
+	Network string `json:"network"`
+	// Asset is the token payers pay with.
+	Asset Asset `json:"asset"`
+	// PayTo receives payments.
+	PayTo string `json:"payTo"`
+	// MaxTimeoutSeconds is the validity a payer's authorization must have.
+	MaxTimeoutSeconds int `json:"maxTimeoutSeconds"`
+	// Routes are the priced paths.
+	Routes []Route `json:"routes"`
+	// Facilitator verifies and settles.
+	Facilitator Facilitator `json:"facilitator"`
+	// Ledger names the payments table; its URL is in EnvDatabaseURL.
+	Ledger Ledger `json:"ledger"`
+	// Gateway tunes the HTTP side.
+	Gateway Gateway `json:"gateway"`
+	// Resolver tunes the resolution of unknown settlement outcomes.
+	Resolver Resolver `json:"resolver"`
+
+	// Secrets come from the environment, never from the file.
+	Secrets Secrets `json:"-"`
+}
+
+// Asset is an EIP-3009 token.
+type Asset struct {
+	Address       string `json:"address"`
+	Decimals      int    `json:"decimals"`
+	Symbol        string `json:"symbol,omitempty"`
+	EIP712Name    string `json:"eip712Name"`
+	EIP712Version string `json:"eip712Version"`
+}
+
+// Route is a priced path.
+type Route struct {
+	// Path is exact ("/weather") or a prefix ending in "/*" ("/reports/*").
+	Path string `json:"path"`
+	// Method restricts the price to one method; empty means any.
+	Method string `json:"method,omitempty"`
+	// Price in token units ("0.01").
+	Price       string `json:"price"`
+	Description string `json:"description,omitempty"`
+	MimeType    string `json:"mimeType,omitempty"`
+	// Settle is afterUpstream (default) or beforeUpstream.
+	Settle string `json:"settle,omitempty"`
+
+	// Amount is Price in atomic units, computed by Load and FromPaymentRoute.
+	Amount string `json:"-"`
+}
+
+// Facilitator selects and configures the facilitator. Kind names the member that must be set
+// (mock needs none).
+type Facilitator struct {
+	Kind    string   `json:"kind"`
+	OKX     *OKX     `json:"okx,omitempty"`
+	HTTP    *HTTP    `json:"http,omitempty"`
+	Onchain *Onchain `json:"onchain,omitempty"`
+}
+
+// OKX is OKX's facilitator API; credentials come from EnvOKX*.
+type OKX struct {
+	BaseURL string `json:"baseURL,omitempty"`
+	// Legacy selects the /api/v6/x402 generation.
+	Legacy bool `json:"legacy,omitempty"`
+	// AsyncSettle sends syncSettle=false.
+	AsyncSettle bool `json:"asyncSettle,omitempty"`
+	// RPCURL, when set, lets the resolver look settlements up on chain when OKX cannot.
+	RPCURL string `json:"rpcURL,omitempty"`
+}
+
+// HTTP is a standard x402 facilitator; headers come from EnvFacilitatorHeaderPrefix variables.
+type HTTP struct {
+	URL string `json:"url"`
+}
+
+// Onchain is the self-hosted facilitator; the relayer key comes from EnvRelayerKey.
+type Onchain struct {
+	RPCURL         string   `json:"rpcURL"`
+	ReceiptTimeout Duration `json:"receiptTimeout,omitzero"`
+}
+
+// Ledger names the payments table.
+type Ledger struct {
+	Schema string `json:"schema,omitempty"`
+	Table  string `json:"table,omitempty"`
+	// Migrate runs the (idempotent, versioned) schema migration at start.
+	Migrate bool `json:"migrate,omitempty"`
+	// MaxConns bounds the connection pool; default 32.
+	MaxConns int `json:"maxConns,omitempty"`
+}
+
+// Gateway tunes the HTTP side.
+type Gateway struct {
+	// UnpricedPaths is proxy (default) or reject (404).
+	UnpricedPaths string `json:"unpricedPaths,omitempty"`
+	// PayerHeader carries the verified payer address to the upstream.
+	PayerHeader string `json:"payerHeader,omitempty"`
+	// TrustForwarded makes the resource URL follow X-Forwarded-Proto/Host/Prefix.
+	TrustForwarded *bool `json:"trustForwarded,omitempty"`
+	// CORSAllowOrigin is sent as Access-Control-Allow-Origin on priced paths; default "*".
+	CORSAllowOrigin string `json:"corsAllowOrigin,omitempty"`
+
+	UpstreamTimeout   Duration `json:"upstreamTimeout,omitzero"`
+	SettleTimeout     Duration `json:"settleTimeout,omitzero"`
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitzero"`
+	IdleTimeout       Duration `json:"idleTimeout,omitzero"`
+	ShutdownTimeout   Duration `json:"shutdownTimeout,omitzero"`
+	// PendingRetryAfter is the Retry-After sent while a settlement's outcome is unknown.
+	PendingRetryAfter Duration `json:"pendingRetryAfter,omitzero"`
+
+	MaxResponseBytes int64 `json:"maxResponseBytes,omitempty"`
+	MaxRequestBytes  int64 `json:"maxRequestBytes,omitempty"`
+	MaxHeaderBytes   int   `json:"maxHeaderBytes,omitempty"`
+
+	// SpoolDir holds outcomes the database could not take (an emptyDir in Kubernetes).
+	SpoolDir string `json:"spoolDir,omitempty"`
+}
+
+// Resolver tunes the background resolution of unknown outcomes.
+type Resolver struct {
+	Interval Duration `json:"interval,omitzero"`
+	// MinAge must exceed SettleTimeout so in-flight settles are left alone.
+	MinAge Duration `json:"minAge,omitzero"`
+}
+
+// TrustsForwarded reports whether X-Forwarded-* headers shape the resource URL (default true:
+// the gateway runs behind a Service and usually an ingress).
+func (g Gateway) TrustsForwarded() bool { return g.TrustForwarded == nil || *g.TrustForwarded }
+
+// Load reads the file at path, applies defaults, takes secrets from env and validates the lot.
+func Load(path string, env Env) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("gateway config: %w", err)
+	}
+	return Parse(raw, env)
+}
+
+// Parse is Load for bytes already read.
+func Parse(raw []byte, env Env) (Config, error) {
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("gateway config: %w", err)
+	}
+	if dec.More() {
+		return Config{}, fmt.Errorf("gateway config: trailing data after the JSON object")
+	}
+	c.Secrets = secretsFrom(env)
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Marshal renders the file form (without secrets), indented, as the ConfigMap holds it.
+func (c Config) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ApplyDefaults fills empty fields.
+func (c *Config) ApplyDefaults() {
+	str := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	dur := func(p *Duration, v time.Duration) {
+		if p.Duration == 0 {
+			p.Duration = v
+		}
+	}
+	str(&c.Listen, DefaultListen)
+	str(&c.AdminListen, DefaultAdminListen)
+	for i := range c.Routes {
+		str(&c.Routes[i].Settle, SettleAfterUpstream)
+	}
+	g := &c.Gateway
+	str(&g.UnpricedPaths, UnpricedProxy)
+	str(&g.PayerHeader, DefaultPayerHeader)
+	str(&g.CORSAllowOrigin, "*")
+	str(&g.SpoolDir, DefaultSpoolDir)
+	dur(&g.UpstreamTimeout, DefaultUpstreamTimeout)
+	dur(&g.SettleTimeout, DefaultSettleTimeout)
+	dur(&g.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	dur(&g.IdleTimeout, DefaultIdleTimeout)
+	dur(&g.ShutdownTimeout, DefaultShutdownTimeout)
+	dur(&g.PendingRetryAfter, DefaultPendingRetryAfter)
+	if g.MaxResponseBytes == 0 {
+		g.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if g.MaxRequestBytes == 0 {
+		g.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if g.MaxHeaderBytes == 0 {
+		g.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.Ledger.MaxConns == 0 {
+		c.Ledger.MaxConns = DefaultDBMaxConns
+	}
+	dur(&c.Resolver.Interval, DefaultResolverInterval)
+	if c.Resolver.MinAge.Duration == 0 {
+		c.Resolver.MinAge.Duration = max(DefaultResolverMinAge, 2*g.SettleTimeout.Duration)
+	}
+}
