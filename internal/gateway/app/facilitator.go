@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/facilitator/httpx402"
+	"github.com/insforge/integrations-operator/internal/facilitator/mock"
+	"github.com/insforge/integrations-operator/internal/facilitator/okx"
+	"github.com/insforge/integrations-operator/internal/facilitator/onchain"
+	"github.com/insforge/integrations-operator/internal/gateway/config"
+)
+
+// Facilitators are the facilitator of a configuration and, when a chain node is configured, an
+// on-chain status source for the resolver.
+type Facilitators struct {
+	Facilitator facilitator.Facilitator
+	Chain       facilitator.Facilitator
+	close       []func()
+}
+
+// Close releases RPC connections.
+func (f *Facilitators) Close() {
+	for _, c := range f.close {
+		c()
+	}
+}
+
+// NewFacilitators builds the configured facilitator from cfg and its secrets.
+func NewFacilitators(ctx context.Context, cfg config.Config) (*Facilitators, error) {
+	fc := cfg.Facilitator
+	out := &Facilitators{}
+	// The facilitator's own HTTP timeout is a backstop; the gateway bounds settle itself.
+	httpClient := &http.Client{Timeout: cfg.Gateway.SettleTimeout.Duration + cfg.Gateway.UpstreamTimeout.Duration}
+	switch fc.Kind {
+	case config.KindOKX:
+		c, err := okx.New(okx.Config{
+			BaseURL: fc.OKX.BaseURL, HTTPClient: httpClient, AsyncSettle: fc.OKX.AsyncSettle, Legacy: fc.OKX.Legacy,
+			Credentials: okx.Credentials{APIKey: cfg.Secrets.OKXAPIKey, SecretKey: cfg.Secrets.OKXSecretKey, Passphrase: cfg.Secrets.OKXPassphrase},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("okx facilitator: %w", err)
+		}
+		out.Facilitator = c
+		if fc.OKX.RPCURL != "" {
+			// Status lookups only: the key signs nothing, so a throwaway one will do.
+			key, err := crypto.GenerateKey()
+			if err != nil {
+				return nil, err
+			}
+			chain, closeFn, err := dialOnchain(ctx, fc.OKX.RPCURL, key, cfg)
+			if err != nil {
+				return nil, err
+			}
+			out.Chain, out.close = chain, append(out.close, closeFn)
+		}
+	case config.KindHTTP:
+		c, err := httpx402.New(httpx402.Config{URL: fc.HTTP.URL, Headers: cfg.Secrets.FacilitatorHeader, HTTPClient: httpClient})
+		if err != nil {
+			return nil, fmt.Errorf("http facilitator: %w", err)
+		}
+		out.Facilitator = c
+	case config.KindOnchain:
+		key, err := crypto.HexToECDSA(strings.TrimPrefix(cfg.Secrets.RelayerKey, "0x"))
+		if err != nil {
+			return nil, fmt.Errorf("onchain facilitator: %s is not a private key", config.EnvRelayerKey)
+		}
+		chain, closeFn, err := dialOnchain(ctx, fc.Onchain.RPCURL, key, cfg)
+		if err != nil {
+			return nil, err
+		}
+		out.Facilitator, out.close = chain, append(out.close, closeFn)
+	case config.KindMock:
+		out.Facilitator = mock.New(mock.Config{Networks: []string{cfg.Network}})
+	default:
+		return nil, fmt.Errorf("facilitator kind %q is not supported", fc.Kind)
+	}
+	return out, nil
+}
+
+func dialOnchain(ctx context.Context, rpcURL string, key *ecdsa.PrivateKey, cfg config.Config) (*onchain.Facilitator, func(), error) {
+	ec, err := ethclient.DialContext(ctx, rpcURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("onchain facilitator: dialing the chain node: %w", err)
+	}
+	oc := onchain.Config{Client: ec, RelayerKey: key}
+	if cfg.Facilitator.Onchain != nil {
+		oc.ReceiptTimeout = cfg.Facilitator.Onchain.ReceiptTimeout.Duration
+	}
+	if oc.ReceiptTimeout <= 0 || oc.ReceiptTimeout >= cfg.Gateway.SettleTimeout.Duration {
+		// The receipt wait must end inside the settle timeout so the result is an explicit unknown.
+		oc.ReceiptTimeout = cfg.Gateway.SettleTimeout.Duration * 9 / 10
+	}
+	f, err := onchain.New(ctx, oc)
+	if err != nil {
+		ec.Close()
+		return nil, nil, err
+	}
+	if f.Network() != cfg.Network {
+		ec.Close()
+		return nil, nil, fmt.Errorf("onchain facilitator: the node is on %s, the route is on %s", f.Network(), cfg.Network)
+	}
+	return f, ec.Close, nil
+}

@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/ledger"
+	"github.com/insforge/integrations-operator/internal/x402/eip3009"
+)
+
+// Options assemble a Handler.
+type Options struct {
+	// Config is a loaded, validated configuration.
+	Config config.Config
+	// Facilitator verifies and settles.
+	Facilitator facilitator.Facilitator
+	// Ledger records payments; Spool takes outcomes the database cannot.
+	Ledger *ledger.Ledger
+	Spool  *ledger.Spool
+	// Metrics; required (create with NewMetrics on your own registry).
+	Metrics *Metrics
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Transport reaches the upstream; nil means a tuned http.Transport.
+	Transport http.RoundTripper
+	// Now is the clock of the local checks; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler is the gateway's data-plane http.Handler.
+type Handler struct {
+	cfg      config.Config
+	fac      facilitator.Facilitator
+	ledger   *ledger.Ledger
+	spool    *ledger.Spool
+	metrics  *Metrics
+	log      *slog.Logger
+	routes   *routeTable
+	up       *upstream
+	verifier eip3009.Verifier
+	now      func() time.Time
+	mock     bool
+}
+
+// New builds a Handler.
+func New(o Options) (*Handler, error) {
+	if o.Facilitator == nil || o.Ledger == nil || o.Spool == nil || o.Metrics == nil {
+		return nil, errors.New("gateway: facilitator, ledger, spool and metrics are required")
+	}
+	base, err := url.Parse(o.Config.Upstream)
+	if err != nil || base.Host == "" {
+		return nil, fmt.Errorf("gateway: upstream URL %q is not absolute", o.Config.Upstream)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Transport == nil {
+		o.Transport = NewTransport(o.Config.Gateway.UpstreamTimeout.Duration)
+	}
+	g := o.Config.Gateway
+	return &Handler{
+		cfg: o.Config, fac: o.Facilitator, ledger: o.Ledger, spool: o.Spool, metrics: o.Metrics, log: o.Logger,
+		routes:   newRouteTable(o.Config),
+		up:       newUpstream(base, o.Transport, g.UpstreamTimeout.Duration, g.MaxResponseBytes, g.PayerHeader, g.TrustsForwarded()),
+		verifier: eip3009.Verifier{},
+		now:      o.Now,
+		mock:     o.Config.Facilitator.Kind == config.KindMock,
+	}, nil
+}
+
+// NewTransport is the upstream transport: keep-alive pools sized for a busy gateway, and the
+// upstream timeout as the bound on waiting for response headers (streams may last longer).
+func NewTransport(headerTimeout time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 512
+	t.ResponseHeaderTimeout = headerTimeout
+	return t
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.Gateway.MaxRequestBytes)
+	method := r.Method
+	if method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		method = r.Header.Get("Access-Control-Request-Method")
+	}
+	rt := h.routes.match(method, r.URL.Path)
+	if rt == nil {
+		h.unpriced(w, r)
+		return
+	}
+	if r.Method == http.MethodOptions && method != r.Method {
+		h.preflight(w, method)
+		return
+	}
+	h.cors(w)
+	if !hasPayment(r) {
+		h.metrics.outcome(rt.label, OutcomeChallenge, "")
+		h.challenge(w, r, rt, http.StatusPaymentRequired, "", "Payment required")
+		return
+	}
+	p, perr := h.decodePayment(r, rt, h.now())
+	if perr != nil {
+		outcome := OutcomeInvalid
+		if perr.status == http.StatusBadRequest {
+			outcome = OutcomeBadRequest
+		}
+		h.metrics.outcome(rt.label, outcome, string(perr.reason))
+		h.challenge(w, r, rt, perr.status, perr.reason, perr.msg)
+		return
+	}
+	h.pay(w, r, rt, p)
+}
+
+func (h *Handler) unpriced(w http.ResponseWriter, r *http.Request) {
+	h.metrics.outcome("", OutcomeUnpriced, "")
+	if h.cfg.Gateway.UnpricedPaths == config.UnpricedReject {
+		writeError(w, http.StatusNotFound, "", "not found")
+		return
+	}
+	h.up.stream(w, r, "", nil)
+}
