@@ -52,6 +52,7 @@ type flags struct {
 	metricsCertKey  string
 	probeAddr       string
 	leaderElect     bool
+	leaderElectNS   string
 	enableHTTP2     bool
 	watchNamespaces string
 	controller      controller.Options
@@ -72,6 +73,8 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false,
 		"Elect a leader so that only one manager replica reconciles at a time.")
+	fs.StringVar(&f.leaderElectNS, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease; empty uses the pod's namespace (required out of cluster).")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false,
 		"Serve metrics over HTTP/2 (off by default: HTTP/2 stream-cancellation and rapid-reset CVEs).")
 	fs.StringVar(&f.watchNamespaces, "watch-namespaces", os.Getenv("WATCH_NAMESPACES"),
@@ -80,6 +83,10 @@ func parseFlags(args []string) (flags, error) {
 		"Image of the x402 gateway pods (the manager's own image holds /gateway). Defaults to $GATEWAY_IMAGE.")
 	fs.BoolVar(&f.controller.AllowMockFacilitator, "allow-mock-facilitator", false,
 		"Let PaymentRoutes use the mock facilitator, which moves no funds. For demos and tests only.")
+	// controller-runtime registers --kubeconfig on the global flag set; share its value.
+	if kc := flag.CommandLine.Lookup("kubeconfig"); kc != nil {
+		fs.Var(kc.Value, kc.Name, kc.Usage)
+	}
 	f.zap = zap.Options{Development: false}
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -159,6 +166,7 @@ func run(f flags) error {
 		HealthProbeBindAddress:        f.probeAddr,
 		LeaderElection:                f.leaderElect,
 		LeaderElectionID:              "integrations-operator.insforge.dev",
+		LeaderElectionNamespace:       f.leaderElectNS,
 		LeaderElectionReleaseOnCancel: true, // the process exits right after the manager stops
 	})
 	if err != nil {
