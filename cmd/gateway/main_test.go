@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/testutil/evmtest"
+	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+	"github.com/insforge/integrations-operator/internal/x402"
+	"github.com/insforge/integrations-operator/internal/x402/eip3009"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// buildGateway compiles this command once per test binary run.
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gateway")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// process is a running gateway.
+type process struct {
+	cmd    *exec.Cmd
+	done   chan error
+	stderr *strings.Builder
+	mu     *sync.Mutex
+}
+
+func startGateway(t *testing.T, bin, cfgPath string, env []string, adminAddr string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, "--config", cfgPath), done: make(chan error, 1), stderr: &strings.Builder{}, mu: &sync.Mutex{}}
+	p.cmd.Env = env
+	p.cmd.Stderr = writerFunc(func(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.stderr.Write(b) })
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + adminAddr + config.PathReadyz)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("gateway exited during start-up: %v\n%s", err, p.logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not ready in 30s\n%s", p.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *process) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestKilledAfterSettleIsResolvedByRestartedGateway runs the real gateway binary against a real
+// Postgres and the simulated chain (served over JSON-RPC), kills it with SIGKILL right after it
+// has broadcast a settlement, restarts it, and expects the restarted process to find the
+// settling row and record the settlement from the chain.
+func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
+	bin := buildGateway(t)
+	relayer := evmtest.NewAccount(t)
+	chain := evmtest.New(t, relayer.Address)
+	token := chain.DeployToken(t, "Global Dollar", "1")
+	merchant := evmtest.NewAccount(t)
+	payerAcct := evmtest.NewAccount(t)
+	const price = 10_000
+	token.Mint(t, payerAcct.Address, big.NewInt(3*price))
+	chain.AutoCommit(t, 20*time.Millisecond)
+	// The simulated client embeds *ethclient.Client in a field named Client, which hides the
+	// embedded type's Client() method; reach the field by reflection.
+	rc := reflect.ValueOf(chain.Client).FieldByName("Client").Interface().(*ethclient.Client).Client()
+	bridge := newRPCBridge(t, rc)
+
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"forecast":"sunny","payer":%q}`, r.Header.Get(config.DefaultPayerHeader))
+	}))
+	t.Cleanup(upstream.Close)
+	db := pgtest.NewDatabase(t)
+
+	dataAddr, adminAddr := freeAddr(t), freeAddr(t)
+	cfgPath := filepath.Join(t.TempDir(), "config.json")
+	cfgJSON := fmt.Sprintf(`{"route": "shop/weather", "listen": %q, "adminListen": %q, "upstream": %q, "network": %q,
+	  "asset": {"address": %q, "decimals": 6, "eip712Name": "Global Dollar", "eip712Version": "1"},
+	  "payTo": %q, "maxTimeoutSeconds": 300, "routes": [{"path": "/weather", "price": "0.01"}],
+	  "facilitator": {"kind": "onchain", "onchain": {"rpcURL": %q}},
+	  "ledger": {"migrate": true},
+	  "gateway": {"settleTimeout": "5s", "spoolDir": %q},
+	  "resolver": {"interval": "100ms", "minAge": "6s"}}`,
+		dataAddr, adminAddr, upstream.URL, evmtest.Network, token.Address.Hex(), merchant.Address.Hex(), bridge.URL,
+		filepath.Join(t.TempDir(), "spool"))
+	if err := os.WriteFile(cfgPath, []byte(cfgJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(),
+		config.EnvDatabaseURL+"="+db.URL,
+		config.EnvRelayerKey+"="+common.Bytes2Hex(relayerKeyBytes(relayer)))
+
+	gw := startGateway(t, bin, cfgPath, env, adminAddr)
+
+	// Fetch the challenge over HTTP, as a client would, and sign it.
+	resp, err := http.Get("http://" + dataAddr + "/weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	pr, err := x402.DecodePaymentRequired(resp.Header.Get(x402.HeaderPaymentRequired))
+	if err != nil || resp.StatusCode != http.StatusPaymentRequired {
+		t.Fatalf("challenge: %d %v", resp.StatusCode, err)
+	}
+	signer := eip3009.NewSigner(payerAcct.Key)
+	payload, err := signer.Sign(pr.Accepts[0], pr.Resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _ := x402.EncodePaymentSignature(payload)
+
+	sent := make(chan string, 1)
+	bridge.setAfterSend(func(hash string) {
+		_ = gw.cmd.Process.Signal(syscall.SIGKILL)
+		<-gw.done
+		sent <- hash
+	})
+	req, _ := http.NewRequest(http.MethodGet, "http://"+dataAddr+"/weather", nil)
+	req.Header.Set(x402.HeaderPaymentSignature, header)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("the killed gateway answered %d %s", resp.StatusCode, b)
+	}
+	var txHash string
+	select {
+	case txHash = <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway never broadcast the settlement")
+	}
+	bridge.setAfterSend(nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var status string
+	if err := conn.QueryRow(ctx, `SELECT status FROM x402_payments`).Scan(&status); err != nil || status != "settling" {
+		t.Fatalf("after the kill: status %q, %v", status, err)
+	}
+
+	// Restart: the new process's resolver must settle the row from the chain.
+	gw2 := startGateway(t, bin, cfgPath, env, adminAddr)
+	var got string
+	for {
+		err := conn.QueryRow(ctx, `SELECT status, coalesce(tx_hash, '') FROM x402_payments`).Scan(&status, &got)
+		if err == nil && status == "settled" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("not resolved: status %q tx %q\n%s", status, got, gw2.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.EqualFold(got, txHash) {
+		t.Errorf("recorded tx %s, broadcast %s", got, txHash)
+	}
+	if b := token.BalanceOf(t, merchant.Address).Int64(); b != price {
+		t.Errorf("merchant balance %d, want %d", b, price)
+	}
+	// The payer's retry with the same payment gets the content, without a second charge.
+	resp, err = http.DefaultClient.Do(req.Clone(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "sunny") {
+		t.Fatalf("retry: %d %s", resp.StatusCode, body)
+	}
+	if b := token.BalanceOf(t, payerAcct.Address).Int64(); b != 2*price {
+		t.Errorf("payer balance %d, want %d", b, 2*price)
+	}
+	// Metrics are served, and SIGTERM shuts down cleanly.
+	mresp, err := http.Get("http://" + adminAddr + config.PathMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbody, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(mbody), `x402_gateway_requests_total{outcome="replay_settled"`) ||
+		!strings.Contains(string(mbody), `x402_gateway_resolved_total{status="settled"} 1`) {
+		t.Errorf("metrics lack the replay or the resolution:\n%s", grep(string(mbody), "x402_gateway_re"))
+	}
+	_ = gw2.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-gw2.done:
+		if err != nil {
+			t.Errorf("gateway exit after SIGTERM: %v\n%s", err, gw2.logs())
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("gateway did not stop after SIGTERM")
+	}
+	if logs := gw.logs() + gw2.logs(); strings.Contains(logs, common.Bytes2Hex(relayerKeyBytes(relayer))) || strings.Contains(logs, db.URL) {
+		t.Error("a secret appears in the gateway's logs")
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func relayerKeyBytes(a evmtest.Account) []byte { return a.Key.D.FillBytes(make([]byte, 32)) }
