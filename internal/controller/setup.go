@@ -1,7 +1,14 @@
 package controller
 
 import (
+	"context"
+	"fmt"
+
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/insforge/integrations-operator/internal/rls"
 )
 
 // Options configure the reconcilers; cmd/manager fills them from flags.
@@ -16,10 +23,35 @@ type Options struct {
 // Setup registers every reconciler of this operator with the manager. Each kind's reconciler
 // is added here when it exists; none is registered before it really works.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	_ = mgr
 	_ = opts
+	if _, err := SetupAuthIntegration(mgr); err != nil {
+		return err
+	}
 	// +kubebuilder:scaffold:builder
 	return nil
+}
+
+// SetupAuthIntegration registers the AuthIntegration reconciler and returns it (tests adjust its
+// clock). Its connection pools are closed when the manager stops.
+func SetupAuthIntegration(mgr ctrl.Manager) (*AuthIntegrationReconciler, error) {
+	pools := rls.NewPoolCache(nil)
+	r, err := NewAuthIntegrationReconciler(mgr.GetClient(), mgr.GetScheme(),
+		mgr.GetEventRecorder("authintegration-controller"), pools, metrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
+		return nil, fmt.Errorf("setting up the AuthIntegration controller: %w", err)
+	}
+	closePools := manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		pools.Close()
+		return nil
+	})
+	if err := mgr.Add(closePools); err != nil {
+		return nil, fmt.Errorf("adding the pool closer: %w", err)
+	}
+	return r, nil
 }
 
 // The permissions every reconciler of this operator shares; each reconciler declares its own

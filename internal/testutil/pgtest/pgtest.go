@@ -44,13 +44,19 @@ var shared struct {
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 func Main(m *testing.M) {
 	code := m.Run()
+	Shutdown()
+	os.Exit(code)
+}
+
+// Shutdown stops and removes the shared server if it was started. Call it from a TestMain that
+// also shuts down other harnesses (and so cannot use Main).
+func Shutdown() {
 	if shared.server != nil {
 		if err := shared.server.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: stopping the shared server: %v\n", err)
 		}
 		shared.server.Remove()
 	}
-	os.Exit(code)
 }
 
 // sharedURL returns the admin URL of the shared server, starting it on first use.
