@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
@@ -76,6 +77,12 @@ func TestApplyThenDriftIsDetectedAndCorrected(t *testing.T) {
 	}
 	if !f.events.has(integrationsv1alpha1.ReasonDriftCorrected) {
 		t.Fatalf("no DriftCorrected event: %v", f.events.all())
+	}
+	if n := testutil.ToFloat64(f.r.metrics.drift); n != 1 {
+		t.Fatalf("drift detections metric = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(f.r.metrics.outcomes.WithLabelValues(outcomeReady)); n != 3 {
+		t.Fatalf("ready outcomes metric = %v, want 3", n)
 	}
 
 	// The next observation finds nothing.
