@@ -94,7 +94,9 @@ func TestDeletionPolicyRetainLeavesTheDatabase(t *testing.T) {
 	}
 
 	// Switching to Retain removes the finalizer.
-	f.update("app", func(ai *integrationsv1alpha1.AuthIntegration) { ai.Spec.DeletionPolicy = integrationsv1alpha1.DeletionRetain })
+	f.update("app", func(ai *integrationsv1alpha1.AuthIntegration) {
+		ai.Spec.DeletionPolicy = integrationsv1alpha1.DeletionRetain
+	})
 	f.reconcileOK("app")
 	if controllerutil.ContainsFinalizer(f.get("app"), authFinalizer) {
 		t.Fatal("the finalizer stayed after switching to Retain")
