@@ -1,0 +1,74 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
+)
+
+// applyObject writes a rendered child with server-side apply as managerName.
+//
+// Server-side apply rather than CreateOrUpdate: the rendered object is the whole intent, so the
+// API server merges it field by field. Fields others own (an HPA's replicas are not ours if the
+// user removes them, kubectl annotations, defaults filled by the API server) are left alone
+// without a read-modify-write, and applying an unchanged object writes nothing (no new
+// resourceVersion, no watch event), so a steady state costs no writes. ForceOwnership takes back
+// fields someone edited by hand: the route is the source of truth for what it renders.
+func applyObject(ctx context.Context, c client.Client, obj client.Object) error {
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return fmt.Errorf("converting %T %s for apply: %w", obj, obj.GetName(), err)
+	}
+	u := &unstructured.Unstructured{Object: raw}
+	// A typed object always carries these; applying them would claim ownership of nothing useful.
+	delete(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(managerName), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	return nil
+}
+
+// applyGateway applies the ConfigMap first (pods mount it), then the Deployment, the Service and
+// the PodDisruptionBudget, and removes a PDB the route no longer wants.
+func applyGateway(ctx context.Context, c client.Client, route *integrationsv1alpha1.PaymentRoute, objs *gatewayObjects) error {
+	for _, obj := range []client.Object{objs.ConfigMap, objs.Deployment, objs.Service} {
+		if err := applyObject(ctx, c, obj); err != nil {
+			return err
+		}
+	}
+	if objs.PDB != nil {
+		return applyObject(ctx, c, objs.PDB)
+	}
+	return deleteOwnedPDB(ctx, c, route)
+}
+
+// deleteOwnedPDB deletes the route's PodDisruptionBudget if it exists and the route controls it.
+func deleteOwnedPDB(ctx context.Context, c client.Client, route *integrationsv1alpha1.PaymentRoute) error {
+	var pdb policyv1.PodDisruptionBudget
+	err := c.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: gatewayName(route.Name)}, &pdb)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the PodDisruptionBudget: %w", err)
+	}
+	if ref := metav1.GetControllerOf(&pdb); ref == nil || ref.UID != route.UID {
+		return nil
+	}
+	if err := c.Delete(ctx, &pdb, client.Preconditions{UID: &pdb.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting the PodDisruptionBudget: %w", err)
+	}
+	return nil
+}
