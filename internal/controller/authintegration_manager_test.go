@@ -8,9 +8,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
@@ -156,4 +158,43 @@ func TestConnectionSecretChangesReconcile(t *testing.T) {
 	if r.Pools.Len() != 1 {
 		t.Fatalf("%d pools open, want 1", r.Pools.Len())
 	}
+
+	// Deletion through the manager: Delete adds the finalizer, deleting drops the policies.
+	var got integrationsv1alpha1.AuthIntegration
+	if err := env.Client.Get(context.Background(), key, &got); err != nil {
+		t.Fatal(err)
+	}
+	got.Spec.DeletionPolicy = integrationsv1alpha1.DeletionDelete
+	if err := env.Client.Update(context.Background(), &got); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() string {
+		if err := env.Client.Get(context.Background(), key, &got); err != nil {
+			return err.Error()
+		}
+		if !controllerutil.ContainsFinalizer(&got, authFinalizer) {
+			return "no finalizer yet"
+		}
+		return ""
+	})
+	if err := env.Client.Delete(context.Background(), &got); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() string {
+		err := env.Client.Get(context.Background(), key, &got)
+		if apierrors.IsNotFound(err) {
+			return ""
+		}
+		return fmt.Sprintf("still there (%v): %+v", err, got.Status.Conditions)
+	})
+	f := &fixture{t: t, ctx: context.Background(), db: db}
+	if n := f.policyCount("todos", "app"); n != 0 {
+		t.Fatalf("%d policies left after deletion", n)
+	}
+	eventually(t, 10*time.Second, func() string {
+		if n := r.Pools.Len(); n != 0 {
+			return fmt.Sprintf("%d pools open", n)
+		}
+		return ""
+	})
 }

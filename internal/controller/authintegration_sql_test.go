@@ -267,3 +267,21 @@ func TestIsolationBetweenTwoUsers(t *testing.T) {
 		t.Fatalf("alice sees %d of her own rows (%v)", seen, err)
 	}
 }
+
+func TestSecondIntegrationOnATableReportsAConflict(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	userTable(t, f.db, "todos")
+	f.create(todos("first"))
+	f.reconcileOK("first")
+	assertReady(t, f.get("first"))
+
+	f.create(todos("second"))
+	f.reconcileOK("second")
+	c := wantCondition(t, f.get("second"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonPolicyConflict)
+	if !strings.Contains(c.Message, "first") {
+		t.Fatalf("conflict message %q does not name the owner", c.Message)
+	}
+	f.reconcileOK("first")
+	assertReady(t, f.get("first"))
+}
