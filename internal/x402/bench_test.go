@@ -12,6 +12,7 @@ func BenchmarkDecodePaymentSignature(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if _, err := DecodePaymentSignature(h); err != nil {
 			b.Fatal(err)
@@ -26,6 +27,7 @@ func BenchmarkDecodePaymentSignatureBaseline(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		raw, err := base64.StdEncoding.DecodeString(h)
 		if err != nil {
@@ -43,6 +45,7 @@ func BenchmarkMatch(b *testing.B) {
 	offered := []PaymentRequirements{own, own, own}
 	offered[0].Amount, offered[1].Network = "1", "eip155:1"
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if _, err := Match(own, offered); err != nil {
 			b.Fatal(err)

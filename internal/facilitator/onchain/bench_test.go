@@ -37,6 +37,7 @@ func BenchmarkVerifySettle(b *testing.B) {
 	f, s, req, _ := benchEnv(b)
 	ctx := context.Background()
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		p, err := s.Sign(req, nil)
 		if err != nil {
@@ -60,6 +61,7 @@ func BenchmarkVerifyOnChain(b *testing.B) {
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if v, err := f.Verify(ctx, p, req); err != nil || !v.Valid {
 			b.Fatalf("verify = %+v, %v", v, err)
