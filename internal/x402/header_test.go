@@ -197,3 +197,18 @@ func TestToV1(t *testing.T) {
 		t.Fatalf("got %+v", v1)
 	}
 }
+
+func TestV1ToV2KeepsPayload(t *testing.T) {
+	v1 := PaymentPayloadV1{X402Version: 1, Scheme: "exact", Network: "xlayer", Payload: []byte(`{"signature":"0x01"}`)}
+	v2 := v1.ToV2(sampleRequirements(), nil)
+	if v2.X402Version != 2 || string(v2.Payload) != string(v1.Payload) || v2.Accepted.Network != "eip155:196" {
+		t.Fatalf("ToV2 = %+v", v2)
+	}
+	h, err := EncodePaymentSignature(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodePaymentSignature(h); err != nil {
+		t.Fatalf("lifted payment does not decode as v2: %v", err)
+	}
+}

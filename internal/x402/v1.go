@@ -63,3 +63,12 @@ func (r PaymentRequirements) ToV1(resource ResourceInfo) PaymentRequirementsV1 {
 		Extra:             r.Extra,
 	}
 }
+
+// ToV2 lifts a v1 payment into the v2 shape so that one verifier and one facilitator client
+// serve both versions. accepted must be the server's own v2 requirements that the v1 payment was
+// matched against (same scheme, network mapped from the v1 name by the caller); the signed
+// payload is carried over unchanged, since the EIP-3009 signature does not depend on the
+// protocol version.
+func (p PaymentPayloadV1) ToV2(accepted PaymentRequirements, resource *ResourceInfo) PaymentPayload {
+	return PaymentPayload{X402Version: Version2, Resource: resource, Accepted: accepted, Payload: p.Payload}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/insforge/integrations-operator/contracts/testtoken"
+	"github.com/insforge/integrations-operator/internal/x402"
 )
 
 // ChainID is the chain id of the simulated backend.
@@ -230,7 +231,15 @@ func (tk *Token) AuthorizationState(t testing.TB, from common.Address, nonce [32
 // Binding returns the abigen binding and the bound contract, for tests that call the token directly.
 func (tk *Token) Binding() (*testtoken.TestToken, *bind.BoundContract) { return tk.abi, tk.bound }
 
-// Requirements returns x402-style fields for this token: CAIP-2 network and asset address.
+// Requirements returns exact-scheme payment requirements for this token on the simulated chain.
+func (tk *Token) Requirements(payTo common.Address, amount *big.Int) x402.PaymentRequirements {
+	return x402.PaymentRequirements{
+		Scheme: x402.SchemeExact, Network: Network, Amount: amount.String(), Asset: tk.Address.Hex(),
+		PayTo: payTo.Hex(), MaxTimeoutSeconds: 300, Extra: map[string]any{"name": tk.Name, "version": tk.Version},
+	}
+}
+
+// String describes the token.
 func (tk *Token) String() string {
 	return fmt.Sprintf("TestToken(%s %q/%q)", tk.Address.Hex(), tk.Name, tk.Version)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -200,5 +201,73 @@ func TestAutoCommitMinesPendingTransactions(t *testing.T) {
 	r, err := bind.WaitMined(ctx, c.Client, signed.Hash())
 	if err != nil || r.Status != types.ReceiptStatusSuccessful {
 		t.Fatalf("receipt %v, %v", r, err)
+	}
+}
+
+func TestReceiveAndCancelAuthorization(t *testing.T) {
+	c := New(t)
+	tk := c.DeployToken(t, "Global Dollar", "1")
+	payer, merchant := NewAccount(t), NewAccount(t)
+	c.Fund(t, merchant.Address, big.NewInt(1e18))
+	tk.Mint(t, payer.Address, big.NewInt(100_000))
+	signer := eip3009.NewSigner(payer.Key)
+	req := tk.Requirements(merchant.Address, big.NewInt(10_000))
+	abi, bound := tk.Binding()
+	ctx := context.Background()
+
+	// receiveWithAuthorization uses its own typehash; sign it by hand.
+	a, err := signer.Authorize(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiveType := crypto.Keccak256Hash([]byte("ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"))
+	word := func(b []byte) []byte { return common.LeftPadBytes(b, 32) }
+	structHash := crypto.Keccak256Hash(receiveType[:], word(a.From[:]), word(a.To[:]), word(a.Value.Bytes()),
+		word(a.ValidAfter.Bytes()), word(a.ValidBefore.Bytes()), a.Nonce[:])
+	d, _ := eip3009.DomainFor(req)
+	digest := eip3009.TypedDataDigest(d.Separator(), structHash)
+	sig, err := crypto.Sign(digest[:], payer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[64] += 27
+	data := abi.PackReceiveWithAuthorization(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig)
+	// Anyone but the payee is refused.
+	if _, err := c.Client.CallContract(ctx, ethereum.CallMsg{From: c.Deployer.Address, To: &tk.Address, Data: data}, nil); err == nil || !strings.Contains(err.Error(), "caller must be the payee") {
+		t.Fatalf("receive from a third party: %v", err)
+	}
+	opts := bind.NewKeyedTransactor(merchant.Key, c.ChainID)
+	tx, err := bind.Transact(bound, opts, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Commit()
+	if r, err := c.Client.TransactionReceipt(ctx, tx.Hash()); err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("receive: %v %v", r, err)
+	}
+	if got := tk.BalanceOf(t, merchant.Address); got.Int64() != 10_000 {
+		t.Fatalf("merchant balance = %s", got)
+	}
+
+	// cancelAuthorization burns a nonce; the transfer signed with it then fails.
+	b, err := signer.Authorize(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transferSig, _ := signer.SignAuthorization(d, b)
+	cancelType := crypto.Keccak256Hash([]byte("CancelAuthorization(address authorizer,bytes32 nonce)"))
+	cancelDigest := eip3009.TypedDataDigest(d.Separator(), crypto.Keccak256Hash(cancelType[:], word(b.From[:]), b.Nonce[:]))
+	cancelSig, _ := crypto.Sign(cancelDigest[:], payer.Key)
+	cancelSig[64] += 27
+	deployerOpts := bind.NewKeyedTransactor(c.Deployer.Key, c.ChainID)
+	if _, err := bind.Transact(bound, deployerOpts, abi.PackCancelAuthorization(b.From, b.Nonce, cancelSig)); err != nil {
+		t.Fatal(err)
+	}
+	c.Commit()
+	if !tk.AuthorizationState(t, payer.Address, b.Nonce) {
+		t.Fatal("cancelled nonce not marked used")
+	}
+	if got := revertReason(t, c, tk, b, transferSig); !strings.Contains(got, "authorization is used or canceled") {
+		t.Fatalf("transfer after cancel: %q", got)
 	}
 }
