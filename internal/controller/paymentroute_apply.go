@@ -15,7 +15,8 @@ import (
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 )
 
-// applyObject writes a rendered child with server-side apply as managerName.
+// applyObject writes a rendered child with server-side apply as managerName and reads the
+// server's answer back into obj (generation, status).
 //
 // Server-side apply rather than CreateOrUpdate: the rendered object is the whole intent, so the
 // API server merges it field by field. Fields others own (an HPA's replicas are not ours if the
@@ -36,6 +37,9 @@ func applyObject(ctx context.Context, c client.Client, obj client.Object) error 
 	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(managerName), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
+		return fmt.Errorf("reading the applied %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
 	return nil
 }

@@ -23,8 +23,10 @@ type Options struct {
 // Setup registers every reconciler of this operator with the manager. Each kind's reconciler
 // is added here when it exists; none is registered before it really works.
 func Setup(mgr ctrl.Manager, opts Options) error {
-	_ = opts
 	if _, err := SetupAuthIntegration(mgr); err != nil {
+		return err
+	}
+	if _, err := SetupPaymentRoute(mgr, opts, nil); err != nil {
 		return err
 	}
 	// +kubebuilder:scaffold:builder
@@ -50,6 +52,17 @@ func SetupAuthIntegration(mgr ctrl.Manager) (*AuthIntegrationReconciler, error) 
 	})
 	if err := mgr.Add(closePools); err != nil {
 		return nil, fmt.Errorf("adding the pool closer: %w", err)
+	}
+	return r, nil
+}
+
+// SetupPaymentRoute registers the PaymentRoute reconciler with its ledger listeners and returns
+// it. dial reaches chain nodes for the EIP-712 domain check; nil means JSON-RPC (tests pass the
+// simulated chain).
+func SetupPaymentRoute(mgr ctrl.Manager, opts Options, dial ChainDialer) (*PaymentRouteReconciler, error) {
+	r := NewPaymentRouteReconciler(mgr.GetClient(), mgr.GetEventRecorder("paymentroute-controller"), opts, dial)
+	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
+		return nil, fmt.Errorf("setting up the PaymentRoute controller: %w", err)
 	}
 	return r, nil
 }

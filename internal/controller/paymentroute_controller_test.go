@@ -1,0 +1,373 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"math/big"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
+	gwconfig "github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/ledger"
+	"github.com/insforge/integrations-operator/internal/x402/eip3009"
+)
+
+// xlayerUSDG answers for USDG on X Layer, as the onchain sample's node would.
+func xlayerUSDG(context.Context, string) (ethereum.ContractCaller, func(), error) {
+	return stubChain{domain: eip3009.Domain{
+		Name: integrationsv1alpha1.DefaultEIP712Name, Version: integrationsv1alpha1.DefaultEIP712Version,
+		ChainID: big.NewInt(196), VerifyingContract: common.HexToAddress(integrationsv1alpha1.DefaultAssetAddress),
+	}}, func() {}, nil
+}
+
+func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
+	for _, tc := range []struct {
+		sample, secret string
+		replicas       int32
+		env            map[string][2]string
+	}{
+		{"okx", "okx-x402-credentials", 2, map[string][2]string{
+			gwconfig.EnvDatabaseURL: {"insforge-db", "uri"}, gwconfig.EnvOKXAPIKey: {"okx-x402-credentials", "apiKey"},
+			gwconfig.EnvOKXSecretKey: {"okx-x402-credentials", "secretKey"}, gwconfig.EnvOKXPassphrase: {"okx-x402-credentials", "passphrase"},
+		}},
+		{"onchain", "x402-relayer", 1, map[string][2]string{
+			gwconfig.EnvDatabaseURL: {"insforge-db", "uri"}, gwconfig.EnvRelayerKey: {"x402-relayer", "privateKey"},
+		}},
+	} {
+		t.Run(tc.sample, func(t *testing.T) {
+			f := newRouteFixture(t, Options{}, xlayerUSDG)
+			f.okxSecret()
+			f.secret("x402-relayer", map[string]string{"privateKey": testRelayerKey})
+			pr := loadRouteSample(t, tc.sample)
+			f.create(pr)
+			f.reconcile(pr.Name)
+
+			got := f.get(pr.Name)
+			wantRouteCondition(t, got, integrationsv1alpha1.ConditionLedgerReady, metav1.ConditionTrue, integrationsv1alpha1.ReasonSchemaApplied)
+			wantRouteCondition(t, got, integrationsv1alpha1.ConditionGatewayAvailable, metav1.ConditionFalse, integrationsv1alpha1.ReasonDeploymentPending)
+			wantRouteCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonDeploymentPending)
+			wantRouteCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonDeploymentPending)
+
+			d := f.deployment(pr.Name)
+			if len(d.OwnerReferences) != 1 || d.OwnerReferences[0].UID != got.UID || !ptr.Deref(d.OwnerReferences[0].Controller, false) {
+				t.Fatalf("owner references %+v", d.OwnerReferences)
+			}
+			if *d.Spec.Replicas != tc.replicas {
+				t.Errorf("replicas %d, want %d", *d.Spec.Replicas, tc.replicas)
+			}
+			pod := d.Spec.Template.Spec
+			c := pod.Containers[0]
+			if c.Image != testGatewayImage || !reflect.DeepEqual(c.Command, []string{"/gateway"}) ||
+				!reflect.DeepEqual(c.Args, []string{"--config", gwconfig.DefaultConfigPath}) {
+				t.Errorf("container %s %v %v", c.Image, c.Command, c.Args)
+			}
+			if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe.HTTPGet.Path != "/readyz" ||
+				c.ReadinessProbe.HTTPGet.Port.StrVal != "admin" {
+				t.Errorf("probes %+v %+v", c.LivenessProbe.HTTPGet, c.ReadinessProbe.HTTPGet)
+			}
+			sc := c.SecurityContext
+			if !*sc.RunAsNonRoot || *sc.AllowPrivilegeEscalation || !*sc.ReadOnlyRootFilesystem ||
+				!reflect.DeepEqual(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || pod.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("securityContext %+v / %+v", sc, pod.SecurityContext)
+			}
+			if len(c.Env) != len(tc.env) {
+				t.Errorf("env %+v", c.Env)
+			}
+			for _, e := range c.Env {
+				w := tc.env[e.Name]
+				if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != w[0] || e.ValueFrom.SecretKeyRef.Key != w[1] {
+					t.Errorf("env %s = %+v, want secret %v", e.Name, e, w)
+				}
+			}
+			// The hash is the one the renderer computes from the live Secrets' versions.
+			versions := map[string]string{}
+			for _, n := range []string{"insforge-db", tc.secret} {
+				versions[n] = f.getSecretVersion(n)
+			}
+			want, err := renderGateway(gatewayRender{Route: got, Image: testGatewayImage, SecretVersions: versions})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h := d.Spec.Template.Annotations[annotationGatewayHash]; h != want.Hash {
+				t.Errorf("hash annotation %q, want %q", h, want.Hash)
+			}
+
+			var cm corev1.ConfigMap
+			if !f.exists(&cm, pr.Name) || cm.Data[gwconfig.ConfigMapKey] != want.ConfigMap.Data[gwconfig.ConfigMapKey] {
+				t.Errorf("ConfigMap %+v", cm.Data)
+			}
+			var cfg gwconfig.Config
+			if err := json.Unmarshal([]byte(cm.Data[gwconfig.ConfigMapKey]), &cfg); err != nil || cfg.Route != f.ns+"/"+pr.Name {
+				t.Errorf("config route %q, err %v", cfg.Route, err)
+			}
+			var svc corev1.Service
+			if !f.exists(&svc, pr.Name) || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Ports[0].TargetPort.StrVal != "http" {
+				t.Errorf("Service %+v", svc.Spec)
+			}
+			var pdb policyv1.PodDisruptionBudget
+			if hasPDB := f.exists(&pdb, pr.Name); hasPDB != (tc.replicas > 1) {
+				t.Errorf("PodDisruptionBudget exists = %v with %d replicas", hasPDB, tc.replicas)
+			}
+
+			// The Deployment becomes available: the route is Ready.
+			makeAvailable(t, f.c, d)
+			f.reconcile(pr.Name)
+			got = f.get(pr.Name)
+			assertRouteReady(t, got)
+			wantRouteCondition(t, got, integrationsv1alpha1.ConditionGatewayAvailable, metav1.ConditionTrue, integrationsv1alpha1.ReasonAvailable)
+			if g := got.Status.Gateway; g.ReadyReplicas != tc.replicas || g.Replicas != tc.replicas ||
+				g.ServiceURL != "http://"+gatewayName(pr.Name)+"."+f.ns+".svc:8080" {
+				t.Errorf("status.gateway %+v", g)
+			}
+			if s := got.Status.Settled; s.Count != 0 || s.Total != "0" || s.Amount != "0" {
+				t.Errorf("status.settled %+v", s)
+			}
+			if tc.sample == "onchain" && !strings.Contains(routeCondition(t, got, integrationsv1alpha1.ConditionReady).Message, "domain verified") {
+				t.Errorf("the onchain sample's domain was not checked: %s", routeCondition(t, got, integrationsv1alpha1.ConditionReady).Message)
+			}
+			if !f.events.has("GatewayCreated") || !f.events.has(integrationsv1alpha1.ReasonAvailable) {
+				t.Errorf("events %v", f.events.all())
+			}
+
+			// A steady reconcile writes nothing.
+			rv := got.ResourceVersion
+			drv := f.deployment(pr.Name).ResourceVersion
+			f.reconcile(pr.Name)
+			if f.get(pr.Name).ResourceVersion != rv || f.deployment(pr.Name).ResourceVersion != drv {
+				t.Error("a reconcile without changes wrote the route or the Deployment")
+			}
+			assertRouteNoLeak(t, f.get(pr.Name), f.events.all(), testOKXSecretKey, testOKXPassphrase, testRelayerKey, f.db.URL)
+		})
+	}
+}
+
+func (f *routeFixture) getSecretVersion(name string) string {
+	f.t.Helper()
+	var s corev1.Secret
+	if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: name}, &s); err != nil {
+		f.t.Fatal(err)
+	}
+	return s.ResourceVersion
+}
+
+func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
+	f := newRouteFixture(t, Options{}, nil)
+	f.okxSecret()
+	pr := loadRouteSample(t, "okx")
+	f.create(pr)
+	f.reconcile(pr.Name)
+	makeAvailable(t, f.c, f.deployment(pr.Name))
+	f.reconcile(pr.Name)
+	assertRouteReady(t, f.get(pr.Name))
+	h0 := f.deployment(pr.Name).Spec.Template.Annotations[annotationGatewayHash]
+
+	// A new price reaches the ConfigMap and rolls the pods; replicas 1 drops the PDB.
+	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) {
+		p.Spec.Routes[0].Price = "0.02"
+		p.Spec.Gateway.Replicas = ptr.To[int32](1)
+	})
+	f.reconcile(pr.Name)
+	d := f.deployment(pr.Name)
+	h1 := d.Spec.Template.Annotations[annotationGatewayHash]
+	if h1 == h0 || *d.Spec.Replicas != 1 {
+		t.Fatalf("after a spec change: hash %s (was %s), replicas %d", h1, h0, *d.Spec.Replicas)
+	}
+	var cm corev1.ConfigMap
+	if !f.exists(&cm, pr.Name) || !strings.Contains(cm.Data[gwconfig.ConfigMapKey], `"price": "0.02"`) {
+		t.Errorf("ConfigMap not updated: %s", cm.Data[gwconfig.ConfigMapKey])
+	}
+	if f.exists(&policyv1.PodDisruptionBudget{}, pr.Name) {
+		t.Error("the PodDisruptionBudget survived scaling to one replica")
+	}
+	got := f.get(pr.Name)
+	// The Deployment controller has not seen the new generation: not Ready until it has.
+	wantRouteCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonDeploymentPending)
+	if !f.events.has("RolloutStarted") {
+		t.Errorf("no RolloutStarted event: %v", f.events.all())
+	}
+	makeAvailable(t, f.c, d)
+	f.reconcile(pr.Name)
+	assertRouteReady(t, f.get(pr.Name))
+
+	// Rotating the OKX credentials rolls the pods too (env vars never refresh in place).
+	f.secret("okx-x402-credentials", map[string]string{"apiKey": "okx-api-key-2", "secretKey": testOKXSecretKey + "2", "passphrase": testOKXPassphrase})
+	f.reconcile(pr.Name)
+	if h2 := f.deployment(pr.Name).Spec.Template.Annotations[annotationGatewayHash]; h2 == h1 {
+		t.Error("a Secret change did not change the pod-template hash")
+	}
+}
+
+func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
+	mockRoute := func() *integrationsv1alpha1.PaymentRoute {
+		pr := httpRoute("demo")
+		pr.Spec.Facilitator = integrationsv1alpha1.Facilitator{Mock: &integrationsv1alpha1.MockFacilitator{}}
+		return pr
+	}
+
+	f := newRouteFixture(t, Options{}, nil)
+	f.create(mockRoute())
+	f.reconcile("demo")
+	got := f.get("demo")
+	c := wantRouteCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonMockRefused)
+	if !strings.Contains(c.Message, "--allow-mock-facilitator") {
+		t.Errorf("message does not say how to allow it: %s", c.Message)
+	}
+	wantRouteCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonMockRefused)
+	if f.exists(&appsv1.Deployment{}, "demo") {
+		t.Error("a refused mock route got a gateway")
+	}
+	if !f.events.has(integrationsv1alpha1.ReasonMockRefused) {
+		t.Errorf("events %v", f.events.all())
+	}
+
+	allowed := newRouteFixture(t, Options{AllowMockFacilitator: true}, nil)
+	allowed.create(mockRoute())
+	allowed.reconcile("demo")
+	makeAvailable(t, allowed.c, allowed.deployment("demo"))
+	allowed.reconcile("demo")
+	got = allowed.get("demo")
+	assertRouteReady(t, got)
+	wantRouteCondition(t, got, integrationsv1alpha1.ConditionMockFacilitator, metav1.ConditionTrue, integrationsv1alpha1.ReasonMockAllowed)
+	if got.Status.MockSettled == nil || got.Status.MockSettled.Count != 0 {
+		t.Errorf("mockSettled %+v", got.Status.MockSettled)
+	}
+	warnings := 0
+	for _, e := range allowed.events.all() {
+		if strings.HasPrefix(e, "Warning "+integrationsv1alpha1.ReasonMockAllowed) {
+			warnings++
+		}
+	}
+	if warnings != 1 {
+		t.Errorf("want one mock warning event, got %d: %v", warnings, allowed.events.all())
+	}
+}
+
+func TestPaymentRouteMissingSecretOrKeyStalls(t *testing.T) {
+	f := newRouteFixture(t, Options{}, nil)
+	pr := loadRouteSample(t, "okx")
+	f.create(pr)
+	f.reconcile(pr.Name)
+	c := wantRouteCondition(t, f.get(pr.Name), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretNotFound)
+	if !strings.Contains(c.Message, `"okx-x402-credentials"`) {
+		t.Errorf("message does not name the Secret: %s", c.Message)
+	}
+
+	// The Secret exists but lacks the passphrase.
+	f.secret("okx-x402-credentials", map[string]string{"apiKey": "okx-api-key", "secretKey": testOKXSecretKey})
+	f.reconcile(pr.Name)
+	got := f.get(pr.Name)
+	c = wantRouteCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretKeyMissing)
+	if !strings.Contains(c.Message, `"passphrase"`) || strings.Contains(c.Message, `"secretKey"`) {
+		t.Errorf("message should name exactly the missing key: %s", c.Message)
+	}
+	wantRouteCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonSecretKeyMissing)
+	if f.exists(&appsv1.Deployment{}, pr.Name) {
+		t.Error("a gateway was deployed without its credentials")
+	}
+	assertRouteNoLeak(t, got, f.events.all(), testOKXSecretKey, "okx-api-key", f.db.URL)
+
+	// Completing the Secret clears Stalled.
+	f.okxSecret()
+	f.reconcile(pr.Name)
+	got = f.get(pr.Name)
+	wantRouteCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonDeploymentPending)
+	if routeConditionOrNil(got, integrationsv1alpha1.ConditionStalled) != nil {
+		t.Error("Stalled remains after the Secret was fixed")
+	}
+}
+
+func TestPaymentRouteTotalsExcludeMockAndCountPending(t *testing.T) {
+	f := newRouteFixture(t, Options{AllowMockFacilitator: true}, nil)
+	f.create(httpRoute("shop"))
+	f.reconcile("shop")
+	l, err := ledger.New(f.db.Pool(t), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := f.ns + "/shop"
+	var last string
+	for _, a := range []string{"10000", "2500000"} {
+		if last, err = pay(f.ctx, l, route, a, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pay(f.ctx, l, route, "7", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pay(f.ctx, l, f.ns+"/other", "99", false); err != nil {
+		t.Fatal(err)
+	}
+	// One payment whose settle outcome is unknown.
+	c, err := l.Claim(f.ctx, ledger.Intent{Payer: "0x2222222222222222222222222222222222222222", Nonce: "0x" + strings.Repeat("ab", 32),
+		Route: route, Endpoint: "/paid", Amount: "5", Network: integrationsv1alpha1.DefaultNetwork})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkSettling(f.ctx, c.Ticket); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkPending(f.ctx, c.Ticket.ID, "", "timeout"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first status write was just now: totals alone wait for the write interval.
+	rv := f.get("shop").ResourceVersion
+	if res := f.reconcile("shop"); res.RequeueAfter <= 0 || res.RequeueAfter > f.r.TotalsWriteInterval {
+		t.Errorf("a deferred totals write asks for a requeue in %s", res.RequeueAfter)
+	}
+	if f.get("shop").ResourceVersion != rv {
+		t.Error("totals were written before the write interval passed")
+	}
+	f.step(f.r.TotalsWriteInterval)
+	f.reconcile("shop")
+	got := f.get("shop").Status
+	if s := got.Settled; s.Count != 2 || s.Amount != "2510000" || s.Total != "2.51" || s.LastTxHash != last || s.LastSettledTime == nil {
+		t.Errorf("settled %+v", s)
+	}
+	if got.MockSettled == nil || got.MockSettled.Count != 1 || got.MockSettled.Amount != "7" || got.MockSettled.Total != "0.000007" {
+		t.Errorf("mockSettled %+v", got.MockSettled)
+	}
+	if got.Pending.Count != 1 {
+		t.Errorf("pending %+v", got.Pending)
+	}
+	// Totals unchanged: no write.
+	rv = f.get("shop").ResourceVersion
+	f.reconcile("shop")
+	if f.get("shop").ResourceVersion != rv {
+		t.Error("unchanged totals were written again")
+	}
+}
+
+func TestPaymentRouteBadDatabaseURLStallsWithoutTheURL(t *testing.T) {
+	f := newRouteFixture(t, Options{}, nil)
+	bad := "postgres://user:hunter2-SECRET@host:notaport/db"
+	f.secret("insforge-db", map[string]string{"uri": bad})
+	f.create(httpRoute("shop"))
+	f.reconcile("shop")
+	got := f.get("shop")
+	c := wantRouteCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonInvalidSpec)
+	if !strings.Contains(c.Message, `"insforge-db"`) {
+		t.Errorf("message %s", c.Message)
+	}
+	assertRouteNoLeak(t, got, f.events.all(), "hunter2-SECRET", bad)
+}
+
+func routeConditionOrNil(pr *integrationsv1alpha1.PaymentRoute, typ string) *metav1.Condition {
+	for i := range pr.Status.Conditions {
+		if pr.Status.Conditions[i].Type == typ {
+			return &pr.Status.Conditions[i]
+		}
+	}
+	return nil
+}

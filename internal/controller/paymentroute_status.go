@@ -1,0 +1,211 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/ledger"
+	"github.com/insforge/integrations-operator/internal/x402/amount"
+)
+
+// computeRouteStatus derives the route's status from the observation, in place. Conditions a
+// failed step did not reach keep their last value.
+func computeRouteStatus(route *integrationsv1alpha1.PaymentRoute, obs routeObservation) {
+	st := &route.Status
+	gen := route.Generation
+	st.ObservedGeneration = gen
+	if v, ok := route.Annotations[annotationRequestedAt]; ok {
+		st.LastHandledReconcileAt = v
+	}
+	if obs.mockAllowed {
+		integrationsv1alpha1.SetCondition(&st.Conditions, gen, integrationsv1alpha1.ConditionMockFacilitator, metav1.ConditionTrue,
+			integrationsv1alpha1.ReasonMockAllowed, "the mock facilitator moves no funds: its payments are counted in status.mockSettled, never in status.settled")
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, integrationsv1alpha1.ConditionMockFacilitator)
+	}
+	if obs.ledgerReady {
+		integrationsv1alpha1.SetCondition(&st.Conditions, gen, integrationsv1alpha1.ConditionLedgerReady, metav1.ConditionTrue,
+			integrationsv1alpha1.ReasonSchemaApplied, fmt.Sprintf("ledger schema version %d applied", obs.ledgerVersion))
+	}
+	if obs.deployment != nil {
+		st.Gateway = integrationsv1alpha1.GatewayStatus{
+			ServiceURL:    serviceURL(route),
+			Replicas:      replicasOf(route),
+			ReadyReplicas: obs.deployment.Status.ReadyReplicas,
+		}
+	}
+	if obs.totals != nil {
+		setTotals(st, route, *obs.totals)
+	}
+
+	switch {
+	case obs.stall != nil:
+		if obs.stall.reason == integrationsv1alpha1.ReasonAuthFailed {
+			integrationsv1alpha1.SetCondition(&st.Conditions, gen, integrationsv1alpha1.ConditionLedgerReady, metav1.ConditionFalse,
+				obs.stall.reason, clip(obs.stall.message))
+		}
+		integrationsv1alpha1.MarkStalled(&st.Conditions, gen, obs.stall.reason, clip(obs.stall.message))
+	case obs.transient != nil:
+		if obs.transientReason == integrationsv1alpha1.ReasonDatabaseError {
+			integrationsv1alpha1.SetCondition(&st.Conditions, gen, integrationsv1alpha1.ConditionLedgerReady, metav1.ConditionFalse,
+				obs.transientReason, clip(obs.transient.Error()))
+		}
+		integrationsv1alpha1.MarkReconciling(&st.Conditions, gen, obs.transientReason, clip(obs.transient.Error()))
+	default:
+		ok, msg := deploymentAvailable(obs.deployment, replicasOf(route))
+		if !ok {
+			integrationsv1alpha1.SetCondition(&st.Conditions, gen, integrationsv1alpha1.ConditionGatewayAvailable, metav1.ConditionFalse,
+				integrationsv1alpha1.ReasonDeploymentPending, msg)
+			integrationsv1alpha1.MarkReconciling(&st.Conditions, gen, integrationsv1alpha1.ReasonDeploymentPending, "gateway: "+msg)
+			return
+		}
+		integrationsv1alpha1.SetCondition(&st.Conditions, gen, integrationsv1alpha1.ConditionGatewayAvailable, metav1.ConditionTrue,
+			integrationsv1alpha1.ReasonAvailable, msg)
+		ready := "gateway available at " + serviceURL(route)
+		if obs.domainChecked {
+			ready += "; token EIP-712 domain verified on chain"
+		}
+		if obs.domainWarning != "" {
+			ready += "; warning: " + obs.domainWarning
+		}
+		integrationsv1alpha1.MarkReady(&st.Conditions, gen, integrationsv1alpha1.ReasonReconciled, clip(ready))
+	}
+}
+
+// deploymentAvailable reads availability from the Deployment's status: the current generation
+// observed, every replica updated and available.
+func deploymentAvailable(d *appsv1.Deployment, want int32) (bool, string) {
+	if d == nil {
+		return false, "the Deployment is not applied yet"
+	}
+	s := d.Status
+	switch {
+	case s.ObservedGeneration < d.Generation:
+		return false, fmt.Sprintf("Deployment %s: generation %d not observed yet", d.Name, d.Generation)
+	case s.UpdatedReplicas < want:
+		return false, fmt.Sprintf("Deployment %s: %d of %d replicas updated", d.Name, s.UpdatedReplicas, want)
+	case s.AvailableReplicas < want:
+		return false, fmt.Sprintf("Deployment %s: %d of %d replicas available", d.Name, s.AvailableReplicas, want)
+	}
+	return true, fmt.Sprintf("Deployment %s: %d of %d replicas available", d.Name, s.AvailableReplicas, want)
+}
+
+// setTotals reports real and mock tallies separately; mock payments never reach settled.
+func setTotals(st *integrationsv1alpha1.PaymentRouteStatus, route *integrationsv1alpha1.PaymentRoute, t ledger.Totals) {
+	dec := uint8(route.Spec.Asset.Decimals)
+	if route.Spec.Asset.Address == "" && dec == 0 {
+		dec = integrationsv1alpha1.DefaultAssetDecimals
+	}
+	st.Settled = tallyStatus(t.Real, dec)
+	if t.Mock.SettledCount > 0 || route.Spec.Facilitator.Mock != nil {
+		m := tallyStatus(t.Mock, dec)
+		st.MockSettled = &m
+	} else {
+		st.MockSettled = nil
+	}
+	st.Pending = integrationsv1alpha1.PendingPayments{Count: t.Real.PendingCount + t.Mock.PendingCount}
+}
+
+func tallyStatus(t ledger.Tally, decimals uint8) integrationsv1alpha1.SettledTotals {
+	sum := t.SettledAmount
+	if sum == nil {
+		sum = new(big.Int)
+	}
+	out := integrationsv1alpha1.SettledTotals{
+		Count:      t.SettledCount,
+		Amount:     amount.FormatAtomic(sum),
+		Total:      amount.FormatDecimal(sum, decimals),
+		LastTxHash: t.LastTxHash,
+	}
+	if !t.LastSettledAt.IsZero() {
+		// The API stores seconds; rounding here keeps an unchanged total from looking changed.
+		lt := metav1.NewTime(t.LastSettledAt).Rfc3339Copy()
+		out.LastSettledTime = &lt
+	}
+	return out
+}
+
+// writeStatus patches the status when it changed. A change of totals alone waits until
+// TotalsWriteInterval has passed since the route's last write and returns the wait, so a burst
+// of payments makes a handful of writes; any other change is written at once.
+func (r *PaymentRouteReconciler) writeStatus(ctx context.Context, base, route *integrationsv1alpha1.PaymentRoute) (time.Duration, error) {
+	if equality.Semantic.DeepEqual(base.Status, route.Status) {
+		return 0, nil
+	}
+	key := client.ObjectKeyFromObject(route)
+	now := r.Clock.Now()
+	if totalsOnly(&base.Status, &route.Status) {
+		r.mu.Lock()
+		last, ok := r.lastTotalsWrite[key]
+		r.mu.Unlock()
+		if wait := r.TotalsWriteInterval - now.Sub(last); ok && wait > 0 {
+			return wait, nil
+		}
+	}
+	if err := r.Client.Status().Patch(ctx, route, client.MergeFrom(base)); err != nil {
+		return 0, fmt.Errorf("patching the status: %w", err)
+	}
+	r.mu.Lock()
+	r.lastTotalsWrite[key] = now
+	r.mu.Unlock()
+	return 0, nil
+}
+
+// totalsOnly reports whether next differs from old only in the totals.
+func totalsOnly(old, next *integrationsv1alpha1.PaymentRouteStatus) bool {
+	probe := next.DeepCopy()
+	probe.Settled, probe.MockSettled, probe.Pending = old.Settled, old.MockSettled, old.Pending
+	return equality.Semantic.DeepEqual(old, probe)
+}
+
+// routeEvents records state changes as Events: what changed, never a secret value.
+func (r *PaymentRouteReconciler) routeEvents(route *integrationsv1alpha1.PaymentRoute, old *integrationsv1alpha1.PaymentRouteStatus, obs routeObservation) {
+	if r.Recorder == nil {
+		return
+	}
+	emit := func(typ, reason, action, msg string) {
+		r.Recorder.Eventf(route, nil, typ, reason, action, "%s", clip(msg))
+	}
+	was := func(typ string) *metav1.Condition { return meta.FindStatusCondition(old.Conditions, typ) }
+	if obs.stall != nil {
+		if c := was(integrationsv1alpha1.ConditionStalled); c == nil || c.Reason != obs.stall.reason || c.Message != clip(obs.stall.message) {
+			emit(corev1.EventTypeWarning, obs.stall.reason, "Reconcile", obs.stall.message)
+		}
+	}
+	if obs.transient != nil && obs.transientReason == integrationsv1alpha1.ReasonDatabaseError {
+		if c := was(integrationsv1alpha1.ConditionLedgerReady); c == nil || c.Status != metav1.ConditionFalse {
+			emit(corev1.EventTypeWarning, "LedgerError", "Migrate", obs.transient.Error())
+		}
+	}
+	if obs.mockAllowed {
+		if c := was(integrationsv1alpha1.ConditionMockFacilitator); c == nil || c.Status != metav1.ConditionTrue {
+			emit(corev1.EventTypeWarning, integrationsv1alpha1.ReasonMockAllowed, "Reconcile",
+				"this route uses the mock facilitator: payments are accepted without moving funds")
+		}
+	}
+	if obs.ledgerChanged {
+		emit(corev1.EventTypeNormal, integrationsv1alpha1.ReasonSchemaApplied, "Migrate",
+			fmt.Sprintf("ledger schema brought to version %d", obs.ledgerVersion))
+	}
+	switch obs.rollout {
+	case "created":
+		emit(corev1.EventTypeNormal, "GatewayCreated", "Apply", "created gateway Deployment "+gatewayName(route.Name))
+	case "updated":
+		emit(corev1.EventTypeNormal, "RolloutStarted", "Apply", "gateway configuration or credentials changed: rolling Deployment "+gatewayName(route.Name))
+	}
+	now := meta.FindStatusCondition(route.Status.Conditions, integrationsv1alpha1.ConditionReady)
+	if before := was(integrationsv1alpha1.ConditionReady); now != nil && now.Status == metav1.ConditionTrue &&
+		(before == nil || before.Status != metav1.ConditionTrue) {
+		emit(corev1.EventTypeNormal, integrationsv1alpha1.ReasonAvailable, "Reconcile", now.Message)
+	}
+}
