@@ -52,6 +52,9 @@ func New(cfg Config) *Facilitator {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
+	if cfg.Verifier.Cache == nil {
+		cfg.Verifier.Cache = eip3009.NewRecoverCache(4096)
+	}
 	return &Facilitator{cfg: cfg, used: map[authKey]facilitator.SettleResult{}, byTx: map[string]facilitator.SettleResult{}}
 }
 

@@ -14,13 +14,28 @@ import (
 
 func benchEnv(b *testing.B) (*Facilitator, *eip3009.Signer, x402.PaymentRequirements, *evmtest.Token) {
 	b.Helper()
+	return benchEnvWith(b, true)
+}
+
+// benchEnvWith builds the chain; mineEachSend selects one block per settle (AfterSend) instead of
+// a background miner that batches whatever is pending every millisecond.
+func benchEnvWith(b *testing.B, mineEachSend bool) (*Facilitator, *eip3009.Signer, x402.PaymentRequirements, *evmtest.Token) {
+	b.Helper()
 	relayer := evmtest.NewAccount(b)
 	c := evmtest.New(b, relayer.Address)
 	tk := c.DeployToken(b, "Global Dollar", "1")
 	payer := evmtest.NewAccount(b)
 	tk.Mint(b, payer.Address, new(big.Int).Lsh(big.NewInt(1), 200))
 	merchant := evmtest.NewAccount(b)
-	f, err := New(context.Background(), Config{Client: c.Client, RelayerKey: relayer.Key, AfterSend: c.Mine, ReceiptPoll: 100 * time.Microsecond})
+	cfg := Config{Client: c.Client, RelayerKey: relayer.Key, ReceiptPoll: 100 * time.Microsecond}
+	if mineEachSend {
+		cfg.AfterSend = c.Mine
+	} else {
+		// Many waiters: poll less often so that polling does not eat the CPU the chain needs.
+		cfg.ReceiptPoll = 2 * time.Millisecond
+		cfg.Client = c.AutoMine(b, 10*time.Millisecond)
+	}
+	f, err := New(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,4 +82,29 @@ func BenchmarkVerifyOnChain(b *testing.B) {
 			b.Fatalf("verify = %+v, %v", v, err)
 		}
 	}
+}
+
+// Concurrent settlements (16 goroutines per CPU) with a background miner that commits 10 ms after
+// a send, so one block carries many settlements as on a real chain: measures throughput with the
+// facilitator's serialised nonce assignment. Run it with a fixed count (-benchtime 300x): every
+// block moves chain time at least a second ahead.
+func BenchmarkSettleParallel(b *testing.B) {
+	f, s, req, _ := benchEnvWith(b, false)
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			p, err := s.Sign(req, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if r, err := f.Settle(ctx, p, req); err != nil || r.State != facilitator.StateSettled {
+				b.Errorf("settle = %+v, %v", r, err)
+				return
+			}
+		}
+	})
 }

@@ -63,7 +63,8 @@ type Config struct {
 	AfterSend func(ctx context.Context)
 	// Now returns the current time for the validity checks; nil means time.Now.
 	Now func() time.Time
-	// Verifier holds the local check settings.
+	// Verifier holds the local check settings. Without a Cache, New gives it one, so that the
+	// re-verification inside Settle does not recover the signer again.
 	Verifier eip3009.Verifier
 	// LogLookback bounds the AuthorizationUsed search of SettleStatus, in blocks.
 	LogLookback uint64
@@ -101,6 +102,9 @@ func New(ctx context.Context, cfg Config) (*Facilitator, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Verifier.Cache == nil {
+		cfg.Verifier.Cache = eip3009.NewRecoverCache(4096)
 	}
 	chainID, err := cfg.Client.ChainID(ctx)
 	if err != nil {

@@ -185,8 +185,8 @@ func TestConcurrentSettlesGetDistinctNonces(t *testing.T) {
 	e := newEnv(t)
 	// No per-send mining: a background miner batches concurrent transactions into blocks, as a
 	// real chain does.
-	f := e.facilitator(t, func(c *Config) { c.AfterSend = nil })
-	e.chain.AutoCommit(t, 2*time.Millisecond)
+	miner := e.chain.AutoMine(t, time.Millisecond)
+	f := e.facilitator(t, func(c *Config) { c.AfterSend = nil; c.Client = miner })
 	const n = 24
 	payments := make([]x402.PaymentPayload, n)
 	for i := range payments {
@@ -219,8 +219,8 @@ func TestConcurrentSettlesGetDistinctNonces(t *testing.T) {
 
 func TestConcurrentReplayMovesFundsOnce(t *testing.T) {
 	e := newEnv(t)
-	f := e.facilitator(t, func(c *Config) { c.AfterSend = nil })
-	e.chain.AutoCommit(t, 2*time.Millisecond)
+	miner := e.chain.AutoMine(t, time.Millisecond)
+	f := e.facilitator(t, func(c *Config) { c.AfterSend = nil; c.Client = miner })
 	p := sign(t, e.payer(t, 5), e.req)
 	const n = 4
 	results := make([]facilitator.SettleResult, n)

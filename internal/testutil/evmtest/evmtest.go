@@ -2,8 +2,12 @@
 // EIP-3009 test token (contracts/testtoken) on it.
 //
 // The simulated backend only mines when Commit is called. Code under test that waits for
-// receipts gets blocks either from Chain.AutoCommit (a background miner that commits while
-// transactions are pending) or from Chain.Mine used as a hook after sending.
+// receipts gets blocks either from Chain.AutoMine (a client whose sends wake a background miner)
+// or from Chain.Mine used as a hook after sending.
+//
+// Each block's timestamp is at least its parent's plus one second, so a test that mines many
+// blocks per second moves chain time ahead of the wall clock: keep authorizations' validity
+// windows (maxTimeoutSeconds) larger than the number of blocks a test mines.
 package evmtest
 
 import (
@@ -59,7 +63,7 @@ type Chain struct {
 	ChainID  *big.Int
 	Deployer Account
 
-	mu sync.Mutex // serialises Commit with deployments and AutoCommit
+	mu sync.Mutex // serialises Commit between tests' own calls and the AutoMine miner
 }
 
 // New starts a simulated chain with the given accounts funded with 1000 ETH each (plus a
@@ -91,28 +95,53 @@ func (c *Chain) Commit() common.Hash {
 // Mine commits a block; its signature fits a post-send hook (onchain.Config.AfterSend).
 func (c *Chain) Mine(context.Context) { c.Commit() }
 
-// AutoCommit mines a block whenever transactions are pending, checking every interval, until
-// the test ends. It lets code that waits for receipts run unchanged against the simulated chain.
-func (c *Chain) AutoCommit(t testing.TB, interval time.Duration) {
+// AutoMine returns a client for code that waits for receipts, as code written for a real node
+// does. Every successful SendTransaction through it wakes a background miner, which waits
+// batchDelay (so that concurrent sends share a block, as on a real chain) and commits. The miner
+// stops when the test ends.
+//
+// (The simulated backend reports pending transactions through its pending block, which it
+// refreshes only every second or two, so polling for pending work would mine slowly.)
+func (c *Chain) AutoMine(t testing.TB, batchDelay time.Duration) simulated.Client {
 	t.Helper()
+	wake := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
-				if n, err := c.Client.PendingTransactionCount(ctx); err == nil && n > 0 {
-					c.Commit()
-				}
+			case <-wake:
 			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(batchDelay):
+			}
+			c.Commit()
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
+	return &autoMineClient{Client: c.Client, wake: wake}
+}
+
+type autoMineClient struct {
+	simulated.Client
+	wake chan struct{}
+}
+
+// SendTransaction sends tx and wakes the miner.
+func (a *autoMineClient) SendTransaction(ctx context.Context, tx *types.Transaction) error {
+	if err := a.Client.SendTransaction(ctx, tx); err != nil {
+		return err
+	}
+	select {
+	case a.wake <- struct{}{}:
+	default: // a commit is already due; it will include tx
+	}
+	return nil
 }
 
 // Fund sends wei from the deployer to addr and mines it.
@@ -246,11 +275,6 @@ func (tk *Token) String() string {
 
 // Interface check: the simulated client is a full bind backend.
 var _ bind.ContractBackend = simulated.Client(nil)
-
-// PendingCount returns the number of pending transactions (for tests of miners).
-func (c *Chain) PendingCount(ctx context.Context) (uint, error) {
-	return c.Client.PendingTransactionCount(ctx)
-}
 
 // Call is a raw eth_call at the latest block.
 func (c *Chain) Call(ctx context.Context, msg ethereum.CallMsg) ([]byte, error) {

@@ -182,9 +182,9 @@ func TestTransferWithAuthorization(t *testing.T) {
 	}
 }
 
-func TestAutoCommitMinesPendingTransactions(t *testing.T) {
+func TestAutoMineMinesSentTransactions(t *testing.T) {
 	c := New(t)
-	c.AutoCommit(t, 2*time.Millisecond)
+	client := c.AutoMine(t, time.Millisecond)
 	to := NewAccount(t).Address
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -195,10 +195,10 @@ func TestAutoCommitMinesPendingTransactions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Client.SendTransaction(ctx, signed); err != nil {
+	if err := client.SendTransaction(ctx, signed); err != nil {
 		t.Fatal(err)
 	}
-	r, err := bind.WaitMined(ctx, c.Client, signed.Hash())
+	r, err := bind.WaitMined(ctx, client, signed.Hash())
 	if err != nil || r.Status != types.ReceiptStatusSuccessful {
 		t.Fatalf("receipt %v, %v", r, err)
 	}

@@ -24,6 +24,27 @@ func BenchmarkVerifyLocal(b *testing.B) {
 	}
 }
 
+// The same payment checked again with a shared RecoverCache (what a settle after a verify costs).
+func BenchmarkVerifyLocalCached(b *testing.B) {
+	s := testSigner(b)
+	req := testRequirements()
+	p, err := s.Sign(req, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vf := Verifier{Cache: NewRecoverCache(1024)}
+	if _, err := vf.Verify(p, req, testNow); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if _, err := vf.Verify(p, req, testNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkDigest(b *testing.B) {
 	d := Domain{Name: "Global Dollar", Version: "1", ChainID: big.NewInt(196), VerifyingContract: common.HexToAddress(usdg)}
 	a := fixedAuthorization()

@@ -36,6 +36,9 @@ func (v Verified) SignatureBytes() []byte {
 type Verifier struct {
 	// ValidBeforeBuffer is the minimum remaining validity; 0 means DefaultValidBeforeBuffer.
 	ValidBeforeBuffer time.Duration
+	// Cache, if set, remembers recovered signers so that re-checking the same payment skips
+	// the recovery. Share one cache between the checks of one process.
+	Cache *RecoverCache
 }
 
 // VerifyLocal runs the default Verifier.
@@ -98,7 +101,7 @@ func (vf Verifier) Verify(p x402.PaymentPayload, req x402.PaymentRequirements, n
 	if err != nil {
 		return Verified{}, err
 	}
-	signer, err := Recover(auth.Digest(domain), sig)
+	signer, err := vf.Cache.recover(auth.Digest(domain), sig)
 	if err != nil {
 		return Verified{}, err
 	}
