@@ -20,6 +20,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.2
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+HELM ?= $(LOCALBIN)/helm
 
 # Packages of the unit and integration tests (the e2e suite runs separately).
 TEST_PACKAGES ?= ./...
@@ -53,13 +54,13 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: verify-generated
-verify-generated: manifests generate fmt ## Fail if generated or formatted files differ from what is committed.
+verify-generated: manifests generate fmt helm-chart ## Fail if generated or formatted files differ from what is committed.
 	@if ! git diff --quiet --exit-code; then \
 		echo "Generated or formatted files are out of date; run 'make manifests generate fmt' and commit:"; \
 		git diff --stat; exit 1; fi
 
 .PHONY: test
-test: manifests generate vet envtest ## Run unit and integration tests (envtest control plane + real PostgreSQL).
+test: manifests generate helm-chart vet envtest kustomize helm ## Run unit and integration tests (envtest control plane + real PostgreSQL).
 	@assets="$$(hack/build-envtest.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $(TEST_PACKAGES)
@@ -95,6 +96,20 @@ build-installer: manifests generate kustomize ## Write dist/install.yaml (CRDs, 
 	"$(KUSTOMIZE)" build dist/.kustomize/default > dist/install.yaml
 	rm -rf dist/.kustomize
 
+CHART ?= charts/integrations-operator
+
+.PHONY: helm-chart
+helm-chart: manifests ## Copy the generated CRDs and manager RBAC rules into the Helm chart.
+	rm -f $(CHART)/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/crds/
+	{ echo "# Generated from config/rbac/role.yaml by 'make helm-chart'; do not edit."; \
+	  sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > $(CHART)/files/manager-rules.yaml
+
+.PHONY: helm-lint
+helm-lint: helm helm-chart ## Lint the Helm chart and render it with default and namespaced values.
+	"$(HELM)" lint $(CHART)
+	"$(HELM)" template test $(CHART) >/dev/null
+	"$(HELM)" template test $(CHART) --set 'watchNamespaces={team-a,team-b}' --set serviceMonitor.enabled=true >/dev/null
+
 ##@ Deployment
 
 ifndef ignore-not-found
@@ -118,6 +133,11 @@ undeploy: build-installer ## Remove the operator from the cluster of the current
 	kubectl delete --ignore-not-found=$(ignore-not-found) -f dist/install.yaml
 
 ##@ Tools
+
+.PHONY: helm
+helm: $(HELM) ## Build helm (pinned in hack/tools/helm) into bin/.
+$(HELM): hack/tools/helm/go.mod | $(LOCALBIN)
+	cd hack/tools/helm && go build -trimpath -ldflags "-s -w" -o "$(HELM)" helm.sh/helm/v3/cmd/helm
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into bin/.
