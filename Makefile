@@ -21,6 +21,7 @@ KUSTOMIZE_VERSION ?= v5.8.2
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM ?= $(LOCALBIN)/helm
+CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 
 # Packages of the unit and integration tests (the e2e suite runs separately).
 TEST_PACKAGES ?= ./...
@@ -38,12 +39,15 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRDs and the manager's ClusterRole from the markers.
+manifests: controller-gen ## Generate the CRDs and the manager's ClusterRole from the markers (and their copies in the Helm chart).
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd paths="./api/...;./internal/controller/..." output:crd:artifacts:config=config/crd/bases
+	@$(MAKE) --no-print-directory helm-chart
 
 .PHONY: generate
-generate: controller-gen ## Generate the DeepCopy methods.
+generate: controller-gen crd-ref-docs ## Generate the DeepCopy methods and docs/api-reference.md.
 	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt",year=$(YEAR) paths="./api/..."
+	"$(CRD_REF_DOCS)" --source-path=api/v1alpha1 --config=hack/tools/crd-ref-docs/config.yaml \
+		--renderer=markdown --output-path=docs/api-reference.md --log-level=WARN
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
@@ -54,13 +58,13 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: verify-generated
-verify-generated: manifests generate fmt helm-chart ## Fail if generated or formatted files differ from what is committed.
+verify-generated: manifests generate fmt ## Fail if generated or formatted files differ from what is committed.
 	@if ! git diff --quiet --exit-code; then \
 		echo "Generated or formatted files are out of date; run 'make manifests generate fmt' and commit:"; \
 		git diff --stat; exit 1; fi
 
 .PHONY: test
-test: manifests generate helm-chart vet envtest kustomize helm ## Run unit and integration tests (envtest control plane + real PostgreSQL).
+test: manifests generate vet envtest kustomize helm ## Run unit and integration tests (envtest control plane + real PostgreSQL).
 	@assets="$$(hack/build-envtest.sh)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $(TEST_PACKAGES)
@@ -99,7 +103,7 @@ build-installer: manifests generate kustomize ## Write dist/install.yaml (CRDs, 
 CHART ?= charts/integrations-operator
 
 .PHONY: helm-chart
-helm-chart: manifests ## Copy the generated CRDs and manager RBAC rules into the Helm chart.
+helm-chart: ## Copy the generated CRDs and manager RBAC rules into the Helm chart.
 	rm -f $(CHART)/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/crds/
 	{ echo "# Generated from config/rbac/role.yaml by 'make helm-chart'; do not edit."; \
 	  sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > $(CHART)/files/manager-rules.yaml
@@ -138,6 +142,11 @@ undeploy: build-installer ## Remove the operator from the cluster of the current
 helm: $(HELM) ## Build helm (pinned in hack/tools/helm) into bin/.
 $(HELM): hack/tools/helm/go.mod | $(LOCALBIN)
 	cd hack/tools/helm && go build -trimpath -ldflags "-s -w" -o "$(HELM)" helm.sh/helm/v3/cmd/helm
+
+.PHONY: crd-ref-docs
+crd-ref-docs: $(CRD_REF_DOCS) ## Build crd-ref-docs (pinned in hack/tools/crd-ref-docs) into bin/.
+$(CRD_REF_DOCS): hack/tools/crd-ref-docs/go.mod | $(LOCALBIN)
+	cd hack/tools/crd-ref-docs && go build -trimpath -ldflags "-s -w" -o "$(CRD_REF_DOCS)" github.com/elastic/crd-ref-docs
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into bin/.
