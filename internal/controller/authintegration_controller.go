@@ -37,6 +37,7 @@ const (
 	// defaultDeletionTimeout bounds how long a Delete teardown is retried before the finalizer is
 	// removed anyway, so that an unreachable database never blocks deletion forever.
 	defaultDeletionTimeout = 10 * time.Minute
+	defaultConcurrency     = 4
 )
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
@@ -55,6 +56,9 @@ type AuthIntegrationReconciler struct {
 	NewSecret func() (string, error)
 	// DeletionTimeout bounds the retries of a Delete teardown.
 	DeletionTimeout time.Duration
+	// MaxConcurrentReconciles is the number of integrations reconciled at once (default 4): most
+	// of a reconcile is waiting for the database.
+	MaxConcurrentReconciles int
 
 	metrics *authMetrics
 }
@@ -67,14 +71,15 @@ func NewAuthIntegrationReconciler(c client.Client, scheme *runtime.Scheme, rec e
 		return nil, err
 	}
 	return &AuthIntegrationReconciler{
-		Client:          c,
-		Scheme:          scheme,
-		Recorder:        rec,
-		Pools:           pools,
-		Clock:           clock.RealClock{},
-		NewSecret:       jwtsecret.NewSecret,
-		DeletionTimeout: defaultDeletionTimeout,
-		metrics:         m,
+		Client:                  c,
+		Scheme:                  scheme,
+		Recorder:                rec,
+		Pools:                   pools,
+		Clock:                   clock.RealClock{},
+		NewSecret:               jwtsecret.NewSecret,
+		DeletionTimeout:         defaultDeletionTimeout,
+		MaxConcurrentReconciles: defaultConcurrency,
+		metrics:                 m,
 	}, nil
 }
 
@@ -94,6 +99,7 @@ func (r *AuthIntegrationReconciler) SetupWithManager(ctx context.Context, mgr ct
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.integrationsForSecret)).
 		Named("authintegration").
 		WithOptions(controller.Options{
+			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),
 			// Database errors back off from 1s to 5m instead of controller-runtime's 5ms start.
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
 		}).

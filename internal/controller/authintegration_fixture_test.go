@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
@@ -35,6 +37,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Managers started by tests log through controller-runtime; failures are asserted, not logged.
+	logf.SetLogger(logr.Discard())
 	code := m.Run()
 	kubetest.Shutdown()
 	pgtest.Shutdown()
@@ -95,7 +99,7 @@ func (f *fixture) secret(name string, data map[string]string) {
 	putSecret(f.t, f.c, f.ns, name, data)
 }
 
-func putSecret(t *testing.T, c client.Client, ns, name string, data map[string]string) {
+func putSecret(t testing.TB, c client.Client, ns, name string, data map[string]string) {
 	t.Helper()
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: data}
 	err := c.Create(context.Background(), sec)
@@ -194,7 +198,7 @@ func (f *fixture) rlsEnabled(table string) bool {
 }
 
 // userTable creates a table owned by project_admin, as InsForge would have it.
-func userTable(t *testing.T, db *pgtest.Database, name string) {
+func userTable(t testing.TB, db *pgtest.Database, name string) {
 	t.Helper()
 	db.Exec(t, insforgetest.AsProjectAdmin("CREATE TABLE public."+pgx.Identifier{name}.Sanitize()+" (id bigserial PRIMARY KEY, title text)"))
 }
@@ -312,7 +316,7 @@ func (r *testRecorder) has(reason string) bool {
 
 // startManager runs a real manager with the AuthIntegration controller, caching only the given
 // namespaces so that parallel tests do not reconcile each other's objects.
-func startManager(t *testing.T, env *kubetest.Env, namespaces ...string) *AuthIntegrationReconciler {
+func startManager(t testing.TB, env *kubetest.Env, namespaces ...string) *AuthIntegrationReconciler {
 	t.Helper()
 	nsCfg := map[string]cache.Config{}
 	for _, ns := range namespaces {
@@ -347,7 +351,7 @@ func startManager(t *testing.T, env *kubetest.Env, namespaces ...string) *AuthIn
 }
 
 // eventually polls cond until it returns "" (success) or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, cond func() string) {
+func eventually(t testing.TB, timeout time.Duration, cond func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -358,7 +362,7 @@ func eventually(t *testing.T, timeout time.Duration, cond func() string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up after %s: %s", timeout, msg)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
