@@ -262,8 +262,9 @@ func (s stubChain) CallContract(_ context.Context, msg ethereum.CallMsg, _ *big.
 	return nil, fmt.Errorf("execution reverted")
 }
 
-// startRouteManager runs a manager with the PaymentRoute controller that caches only ns.
-func startRouteManager(t *testing.T, env *kubetest.Env, opts Options, ns string) *PaymentRouteReconciler {
+// startRouteManager runs a manager with the PaymentRoute controller that caches only ns; tune
+// adjusts the reconciler before the manager starts.
+func startRouteManager(t testing.TB, env *kubetest.Env, opts Options, ns string, tune func(*PaymentRouteReconciler)) *PaymentRouteReconciler {
 	t.Helper()
 	skip := true
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
@@ -283,6 +284,9 @@ func startRouteManager(t *testing.T, env *kubetest.Env, opts Options, ns string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tune != nil {
+		tune(r)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -298,4 +302,25 @@ func startRouteManager(t *testing.T, env *kubetest.Env, opts Options, ns string)
 		}
 	})
 	return r
+}
+
+func reqFor(ns, name string) ctrl.Request {
+	return ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}
+}
+
+// routeEventually polls cond until it returns "" or the deadline passes (not a timing assertion:
+// deadlines are generous).
+func routeEventually(tb testing.TB, timeout time.Duration, cond func() string) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msg := cond()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("gave up after %s: %s", timeout, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
