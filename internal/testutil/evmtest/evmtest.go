@@ -2,8 +2,9 @@
 // EIP-3009 test token (contracts/testtoken) on it.
 //
 // The simulated backend only mines when Commit is called. Code under test that waits for
-// receipts gets blocks either from Chain.AutoMine (a client whose sends wake a background miner)
-// or from Chain.Mine used as a hook after sending.
+// receipts gets blocks from Chain.AutoMine (a client whose sends wake a background miner), from
+// Chain.AutoCommit (a miner that watches the transaction pool), or from Chain.Mine used as a hook
+// after sending.
 //
 // Each block's timestamp is at least its parent's plus one second, so a test that mines many
 // blocks per second moves chain time ahead of the wall clock: keep authorizations' validity
@@ -15,6 +16,7 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"math/big"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -22,10 +24,13 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/insforge/integrations-operator/contracts/testtoken"
 	"github.com/insforge/integrations-operator/internal/x402"
@@ -95,13 +100,53 @@ func (c *Chain) Commit() common.Hash {
 // Mine commits a block; its signature fits a post-send hook (onchain.Config.AfterSend).
 func (c *Chain) Mine(context.Context) { c.Commit() }
 
+// RPCClient returns the in-process JSON-RPC client of the simulated node, for tests that serve
+// the chain to another process or call namespaces the typed client lacks.
+func (c *Chain) RPCClient() *rpc.Client {
+	// simulated.Client hides *ethclient.Client in a field named Client, which also hides the
+	// embedded type's Client() method; reach it by reflection.
+	ec, ok := reflect.ValueOf(c.Client).FieldByName("Client").Interface().(*ethclient.Client)
+	if !ok {
+		panic("evmtest: simulated client layout changed")
+	}
+	return ec.Client()
+}
+
+// AutoCommit mines a block whenever the transaction pool holds pending transactions, checking
+// every interval until the test ends. Unlike AutoMine it also sees transactions that reach the
+// node by other routes (a JSON-RPC bridge to another process).
+func (c *Chain) AutoCommit(t testing.TB, interval time.Duration) {
+	t.Helper()
+	rc := c.RPCClient()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			// txpool_status reads the pool itself; the pending block the typed client would
+			// query is refreshed only every second or two.
+			var status struct {
+				Pending hexutil.Uint `json:"pending"`
+			}
+			if err := rc.CallContext(ctx, &status, "txpool_status"); err == nil && status.Pending > 0 {
+				c.Commit()
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // AutoMine returns a client for code that waits for receipts, as code written for a real node
 // does. Every successful SendTransaction through it wakes a background miner, which waits
 // batchDelay (so that concurrent sends share a block, as on a real chain) and commits. The miner
 // stops when the test ends.
-//
-// (The simulated backend reports pending transactions through its pending block, which it
-// refreshes only every second or two, so polling for pending work would mine slowly.)
 func (c *Chain) AutoMine(t testing.TB, batchDelay time.Duration) simulated.Client {
 	t.Helper()
 	wake := make(chan struct{}, 1)
