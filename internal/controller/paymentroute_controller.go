@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -59,14 +60,20 @@ type PaymentRouteReconciler struct {
 
 	ledgers *ledgerHub
 	domains *domainChecker
+	metrics *routeMetrics
 
 	mu sync.Mutex
 	// lastTotalsWrite is when each route's status was last written (for coalescing).
 	lastTotalsWrite map[types.NamespacedName]time.Time
 }
 
-// NewPaymentRouteReconciler returns a reconciler; dial reaches chain nodes (nil: JSON-RPC).
-func NewPaymentRouteReconciler(c client.Client, rec events.EventRecorder, opts Options, dial ChainDialer) *PaymentRouteReconciler {
+// NewPaymentRouteReconciler returns a reconciler that registers its metrics with reg; dial
+// reaches chain nodes (nil: JSON-RPC).
+func NewPaymentRouteReconciler(c client.Client, rec events.EventRecorder, opts Options, dial ChainDialer, reg prometheus.Registerer) (*PaymentRouteReconciler, error) {
+	m, err := newRouteMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	clk := clock.RealClock{}
 	return &PaymentRouteReconciler{
 		Client:               c,
@@ -78,8 +85,9 @@ func NewPaymentRouteReconciler(c client.Client, rec events.EventRecorder, opts O
 		TotalsWriteInterval:  defaultTotalsWriteInterval,
 		ledgers:              newLedgerHub(),
 		domains:              newDomainChecker(dial, clk),
+		metrics:              m,
 		lastTotalsWrite:      map[types.NamespacedName]time.Time{},
-	}
+	}, nil
 }
 
 // SetupWithManager watches routes, their children and Secrets, adds the ledger hub (listeners)
@@ -148,6 +156,7 @@ func (r *PaymentRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	base := route.DeepCopy()
 	computeRouteStatus(&route, obs)
 	r.routeEvents(&route, &base.Status, obs)
+	r.metrics.observe(req.NamespacedName, route.Status.Conditions)
 	wait, err := r.writeStatus(ctx, base, &route)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -167,6 +176,7 @@ func (r *PaymentRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 func (r *PaymentRouteReconciler) forget(key types.NamespacedName) {
 	r.ledgers.Release(key)
+	r.metrics.observe(key, nil)
 	r.mu.Lock()
 	delete(r.lastTotalsWrite, key)
 	r.mu.Unlock()

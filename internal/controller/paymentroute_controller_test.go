@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -199,6 +200,18 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 	makeAvailable(t, f.c, d)
 	f.reconcile(pr.Name)
 	assertRouteReady(t, f.get(pr.Name))
+	if n := testutil.ToFloat64(f.r.metrics.routes.WithLabelValues(routeStateReady)); n != 1 {
+		t.Errorf("ready routes metric = %v", n)
+	}
+
+	// "Reconcile now" (flux reconcile) is echoed once handled.
+	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) {
+		p.Annotations = map[string]string{annotationRequestedAt: "2026-11-26T10:00:00Z"}
+	})
+	f.reconcile(pr.Name)
+	if got := f.get(pr.Name).Status.LastHandledReconcileAt; got != "2026-11-26T10:00:00Z" {
+		t.Errorf("lastHandledReconcileAt = %q", got)
+	}
 
 	// Rotating the OKX credentials rolls the pods too (env vars never refresh in place).
 	f.secret("okx-x402-credentials", map[string]string{"apiKey": "okx-api-key-2", "secretKey": testOKXSecretKey + "2", "passphrase": testOKXPassphrase})
@@ -229,6 +242,9 @@ func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
 	}
 	if !f.events.has(integrationsv1alpha1.ReasonMockRefused) {
 		t.Errorf("events %v", f.events.all())
+	}
+	if n := testutil.ToFloat64(f.r.metrics.routes.WithLabelValues(routeStateStalled)); n != 1 {
+		t.Errorf("stalled routes metric = %v", n)
 	}
 
 	allowed := newRouteFixture(t, Options{AllowMockFacilitator: true}, nil)
@@ -328,6 +344,9 @@ func TestPaymentRouteTotalsExcludeMockAndCountPending(t *testing.T) {
 	}
 	if f.get("shop").ResourceVersion != rv {
 		t.Error("totals were written before the write interval passed")
+	}
+	if n := testutil.ToFloat64(f.r.metrics.deferredWrites); n != 1 {
+		t.Errorf("coalesced writes metric = %v", n)
 	}
 	f.step(f.r.TotalsWriteInterval)
 	f.reconcile("shop")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -73,7 +74,11 @@ func newRouteFixture(t *testing.T, opts Options, dial ChainDialer) *routeFixture
 		f.dials.Add(1)
 		return dial(ctx, url)
 	}
-	f.r = NewPaymentRouteReconciler(env.Client, f.events, opts, counted)
+	r, err := NewPaymentRouteReconciler(env.Client, f.events, opts, counted, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r = r
 	f.clock = clocktesting.NewFakePassiveClock(t0)
 	f.r.Clock, f.r.domains.clock = f.clock, f.clock
 	t.Cleanup(func() { f.r.ledgers.closeAll() })

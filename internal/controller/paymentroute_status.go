@@ -149,12 +149,14 @@ func (r *PaymentRouteReconciler) writeStatus(ctx context.Context, base, route *i
 		last, ok := r.lastTotalsWrite[key]
 		r.mu.Unlock()
 		if wait := r.TotalsWriteInterval - now.Sub(last); ok && wait > 0 {
+			r.metrics.deferredWrites.Inc()
 			return wait, nil
 		}
 	}
 	if err := r.Client.Status().Patch(ctx, route, client.MergeFrom(base)); err != nil {
 		return 0, fmt.Errorf("patching the status: %w", err)
 	}
+	r.metrics.statusWrites.Inc()
 	r.mu.Lock()
 	r.lastTotalsWrite[key] = now
 	r.mu.Unlock()

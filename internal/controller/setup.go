@@ -60,7 +60,10 @@ func SetupAuthIntegration(mgr ctrl.Manager) (*AuthIntegrationReconciler, error) 
 // it. dial reaches chain nodes for the EIP-712 domain check; nil means JSON-RPC (tests pass the
 // simulated chain).
 func SetupPaymentRoute(mgr ctrl.Manager, opts Options, dial ChainDialer) (*PaymentRouteReconciler, error) {
-	r := NewPaymentRouteReconciler(mgr.GetClient(), mgr.GetEventRecorder("paymentroute-controller"), opts, dial)
+	r, err := NewPaymentRouteReconciler(mgr.GetClient(), mgr.GetEventRecorder("paymentroute-controller"), opts, dial, metrics.Registry)
+	if err != nil {
+		return nil, err
+	}
 	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		return nil, fmt.Errorf("setting up the PaymentRoute controller: %w", err)
 	}
