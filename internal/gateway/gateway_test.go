@@ -106,6 +106,26 @@ func TestHappyPathMovesExactBalancesAndRecordsOneRow(t *testing.T) {
 	}
 }
 
+// With one cache shared by the gateway and the facilitator, the signature of a paid request is
+// recovered once: the gateway's check fills the cache and the facilitator's verify and settle
+// find the same signer there.
+func TestSharedRecoverCacheHoldsOneSignerPerPayment(t *testing.T) {
+	cache := eip3009.NewRecoverCache(64)
+	e := newEnv(t, envOpts{cache: cache})
+	payer := e.payer(t, 2)
+	for i := 1; i <= 2; i++ {
+		if a := e.pay(t, "/weather", sign(t, payer, e.requirements())); a.status != http.StatusOK {
+			t.Fatalf("payment %d: status %d body %s", i, a.status, a.body)
+		}
+		if got := cache.Len(); got != i {
+			t.Errorf("after payment %d the cache holds %d signers, want %d", i, got, i)
+		}
+	}
+	if got := e.fac.settles.Load(); got != 2 {
+		t.Errorf("settles = %d, want 2", got)
+	}
+}
+
 func TestClientCannotSpoofThePayerHeader(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	a := e.get(t, "/free", map[string]string{config.DefaultPayerHeader: "0xdeadbeef", "Connection": "X-Secret-Hop", "X-Secret-Hop": "1"})

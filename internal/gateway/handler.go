@@ -31,6 +31,11 @@ type Options struct {
 	Transport http.RoundTripper
 	// Now is the clock of the local checks; nil means time.Now.
 	Now func() time.Time
+	// RecoverCache remembers the signers the local check recovers. Give the in-process
+	// facilitator (mock, onchain) the same cache: its verify and settle then re-check the
+	// payment without recovering the signature again, which is most of a check's CPU. nil
+	// means no cache (each check recovers).
+	RecoverCache *eip3009.RecoverCache
 }
 
 // Handler is the gateway's data-plane http.Handler.
@@ -71,7 +76,7 @@ func New(o Options) (*Handler, error) {
 		cfg: o.Config, fac: o.Facilitator, ledger: o.Ledger, spool: o.Spool, metrics: o.Metrics, log: o.Logger,
 		routes:   newRouteTable(o.Config),
 		up:       newUpstream(base, o.Transport, g.UpstreamTimeout.Duration, g.MaxResponseBytes, g.PayerHeader, g.TrustsForwarded()),
-		verifier: eip3009.Verifier{},
+		verifier: eip3009.Verifier{Cache: o.RecoverCache},
 		now:      o.Now,
 		mock:     o.Config.Facilitator.Kind == config.KindMock,
 	}, nil

@@ -132,21 +132,23 @@ type env struct {
 	cfg      config.Config
 	handler  *Handler
 	srv      *httptest.Server
+	cache    *eip3009.RecoverCache // shared by the handler and the facilitator, if set
 }
 
 type envOpts struct {
 	db      *pgtest.Database // default: a fresh database on the shared server
 	mutate  func(*config.Config)
 	onchain func(*onchain.Config)
+	cache   *eip3009.RecoverCache // shared signer cache of the handler and the facilitator
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	relayer := evmtest.NewAccount(t)
-	e := &env{chain: evmtest.New(t, relayer.Address), merchant: evmtest.NewAccount(t), up: &upstreamRecorder{}}
+	e := &env{chain: evmtest.New(t, relayer.Address), merchant: evmtest.NewAccount(t), up: &upstreamRecorder{}, cache: o.cache}
 	e.token = e.chain.DeployToken(t, "Global Dollar", "1")
 	ocfg := onchain.Config{Client: e.chain.Client, RelayerKey: relayer.Key, ReceiptPoll: time.Millisecond,
-		ReceiptTimeout: 20 * time.Second, AfterSend: e.chain.Mine}
+		ReceiptTimeout: 20 * time.Second, AfterSend: e.chain.Mine, Verifier: eip3009.Verifier{Cache: o.cache}}
 	if o.onchain != nil {
 		o.onchain(&ocfg)
 	}
@@ -200,7 +202,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 // start (re)builds the handler and its server, as a restarted gateway would.
 func (e *env) start(t *testing.T) {
 	t.Helper()
-	h, err := New(Options{Config: e.cfg, Facilitator: e.fac, Ledger: e.ledger, Spool: e.spool, Metrics: NewMetrics(prometheus.NewRegistry())})
+	h, err := New(Options{Config: e.cfg, Facilitator: e.fac, Ledger: e.ledger, Spool: e.spool, Metrics: NewMetrics(prometheus.NewRegistry()),
+		RecoverCache: e.cache})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,6 +74,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	metrics := gateway.NewMetrics(reg)
 	h, err := gateway.New(gateway.Options{
 		Config: cfg, Facilitator: facs.Facilitator, Ledger: led, Spool: spool, Metrics: metrics, Logger: log,
+		RecoverCache: facs.RecoverCache,
 	})
 	if err != nil {
 		return err

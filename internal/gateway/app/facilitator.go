@@ -16,6 +16,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/facilitator/okx"
 	"github.com/insforge/integrations-operator/internal/facilitator/onchain"
 	"github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/x402/eip3009"
 )
 
 // Facilitators are the facilitator of a configuration and, when a chain node is configured, an
@@ -23,8 +24,16 @@ import (
 type Facilitators struct {
 	Facilitator facilitator.Facilitator
 	Chain       facilitator.Facilitator
-	close       []func()
+	// RecoverCache is shared by the gateway's local check and the in-process facilitators
+	// (mock, onchain), so a paid request recovers its signature once, not three times.
+	RecoverCache *eip3009.RecoverCache
+	close        []func()
 }
+
+// recoverCacheSize bounds the shared signer cache. An entry is needed only for the few
+// milliseconds between the gateway's check and settle, so this covers thousands of payments
+// in flight; it costs well under a few MiB.
+const recoverCacheSize = 1 << 14
 
 // Close releases RPC connections.
 func (f *Facilitators) Close() {
@@ -36,7 +45,7 @@ func (f *Facilitators) Close() {
 // NewFacilitators builds the configured facilitator from cfg and its secrets.
 func NewFacilitators(ctx context.Context, cfg config.Config) (*Facilitators, error) {
 	fc := cfg.Facilitator
-	out := &Facilitators{}
+	out := &Facilitators{RecoverCache: eip3009.NewRecoverCache(recoverCacheSize)}
 	// The facilitator's own HTTP timeout is a backstop; the gateway bounds settle itself.
 	httpClient := &http.Client{Timeout: cfg.Gateway.SettleTimeout.Duration + cfg.Gateway.UpstreamTimeout.Duration}
 	switch fc.Kind {
@@ -55,7 +64,7 @@ func NewFacilitators(ctx context.Context, cfg config.Config) (*Facilitators, err
 			if err != nil {
 				return nil, err
 			}
-			chain, closeFn, err := dialOnchain(ctx, fc.OKX.RPCURL, key, cfg)
+			chain, closeFn, err := dialOnchain(ctx, fc.OKX.RPCURL, key, cfg, out.RecoverCache)
 			if err != nil {
 				return nil, err
 			}
@@ -72,25 +81,25 @@ func NewFacilitators(ctx context.Context, cfg config.Config) (*Facilitators, err
 		if err != nil {
 			return nil, fmt.Errorf("onchain facilitator: %s is not a private key", config.EnvRelayerKey)
 		}
-		chain, closeFn, err := dialOnchain(ctx, fc.Onchain.RPCURL, key, cfg)
+		chain, closeFn, err := dialOnchain(ctx, fc.Onchain.RPCURL, key, cfg, out.RecoverCache)
 		if err != nil {
 			return nil, err
 		}
 		out.Facilitator, out.close = chain, append(out.close, closeFn)
 	case config.KindMock:
-		out.Facilitator = mock.New(mock.Config{Networks: []string{cfg.Network}})
+		out.Facilitator = mock.New(mock.Config{Networks: []string{cfg.Network}, Verifier: eip3009.Verifier{Cache: out.RecoverCache}})
 	default:
 		return nil, fmt.Errorf("facilitator kind %q is not supported", fc.Kind)
 	}
 	return out, nil
 }
 
-func dialOnchain(ctx context.Context, rpcURL string, key *ecdsa.PrivateKey, cfg config.Config) (*onchain.Facilitator, func(), error) {
+func dialOnchain(ctx context.Context, rpcURL string, key *ecdsa.PrivateKey, cfg config.Config, cache *eip3009.RecoverCache) (*onchain.Facilitator, func(), error) {
 	ec, err := ethclient.DialContext(ctx, rpcURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("onchain facilitator: dialing the chain node: %w", err)
 	}
-	oc := onchain.Config{Client: ec, RelayerKey: key}
+	oc := onchain.Config{Client: ec, RelayerKey: key, Verifier: eip3009.Verifier{Cache: cache}}
 	if cfg.Facilitator.Onchain != nil {
 		oc.ReceiptTimeout = cfg.Facilitator.Onchain.ReceiptTimeout.Duration
 	}
