@@ -31,17 +31,39 @@ const paymentCols = `id::text, payer_address, coalesce(nonce, ''), coalesce(rout
 	coalesce(failure_reason, ''), coalesce(response_summary, ''), attempts, claims,
 	created_at, updated_at, settled_at`
 
+// asyncCommitCTE turns synchronous_commit off for the statement's own (implicit) transaction:
+// its commit returns without waiting for the WAL flush. set_config(..., true) is SET LOCAL, so
+// the setting ends with that transaction and never reaches the next statement on the connection.
+// Statements using it must run on the pool, never inside an explicit transaction.
+//
+// Only the claim and the release use it, and that is safe because neither moves money:
+//
+//   - A claim lost in a crash (acknowledged, not yet flushed) means the gateway's next statement,
+//     the synchronous MarkSettling, fails (the server is down, or restarted without the row), so
+//     settle is never called. WAL is flushed in order: when MarkSettling's commit is durable, so
+//     is every earlier commit, the claim included. A claim that loses a race (no write) is not
+//     affected. Other replicas may see the claim before it is durable; if it is then lost, the
+//     payer's retry simply claims again.
+//   - A release lost in a crash leaves the row verifying; the resolver releases abandoned claims,
+//     so the payer can only reuse the payment later than otherwise.
+//
+// MarkSettling and every outcome (settled, failed, pending) stay synchronous: settle must not
+// start before the settling row is durable, and an acknowledged outcome must survive a crash.
+const asyncCommitCTE = `async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))`
+
 func buildStatements(n names) statements {
 	t := n.qTable
-	r := strings.NewReplacer("{T}", t, "{COLS}", paymentCols)
+	r := strings.NewReplacer("{T}", t, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE)
 	return statements{
 		// Insert the claim; a released or failed row (no money moved) is claimed again in place.
 		// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
 		// inserter committed after this statement's snapshot; Claim retries that case.
-		claim: r.Replace(`WITH ins AS (
+		// The claim commits asynchronously (see asyncCommitCTE); the INSERT reads from that CTE so the
+		// setting is in force before the row is written.
+		claim: r.Replace(`WITH {ASYNC_CTE}, ins AS (
 	INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, network, asset,
 		pay_to, chain, facilitator, mock, payload, status)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'verifying')
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::boolean, $13::jsonb, 'verifying' FROM async
 	ON CONFLICT (payer_address, nonce) DO UPDATE SET
 		route = EXCLUDED.route, endpoint = EXCLUDED.endpoint, resource = EXCLUDED.resource,
 		amount = EXCLUDED.amount, network = EXCLUDED.network, asset = EXCLUDED.asset,
@@ -80,7 +102,9 @@ WHERE id = $1 AND status IN ('settling', 'pending', 'failed')`),
 WHERE id = $1 AND status IN ('settling', 'pending')`),
 
 		// Only before settle: once settling, money may have moved and only an outcome may follow.
-		release: r.Replace(`UPDATE {T} SET status = 'released', failure_reason = $3, updated_at = now()
+		// Commits asynchronously (see asyncCommitCTE).
+		release: r.Replace(`WITH {ASYNC_CTE}
+UPDATE {T} SET status = 'released', failure_reason = $3, updated_at = now() FROM async
 WHERE id = $1 AND claims = $2 AND status IN ('verifying', 'released')`),
 
 		// The resolver's "still unknown": count the attempt and restart the row's backoff clock.
