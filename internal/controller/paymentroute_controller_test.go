@@ -204,6 +204,17 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 		t.Errorf("ready routes metric = %v", n)
 	}
 
+	// A hand edit of a field the route renders is taken back on the next reconcile.
+	d = f.deployment(pr.Name)
+	d.Spec.Template.Spec.Containers[0].Image = "example/hand-edited:1"
+	if err := f.c.Update(f.ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile(pr.Name)
+	if img := f.deployment(pr.Name).Spec.Template.Spec.Containers[0].Image; img != testGatewayImage {
+		t.Errorf("image after a hand edit and a reconcile: %s", img)
+	}
+
 	// "Reconcile now" (flux reconcile) is echoed once handled.
 	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) {
 		p.Annotations = map[string]string{annotationRequestedAt: "2026-11-26T10:00:00Z"}

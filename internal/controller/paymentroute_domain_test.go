@@ -95,3 +95,36 @@ func TestPaymentRouteUnreachableNodeKeepsOnchainRoutesUnready(t *testing.T) {
 		t.Error("a transient RPC failure stalled the route")
 	}
 }
+
+func TestPaymentRouteOKXDomainCheckIsOptionalButEnforced(t *testing.T) {
+	// The node serves a token whose domain is named "Global Dollar" at chain 196.
+	f := newRouteFixture(t, Options{}, xlayerUSDG)
+	f.okxSecret()
+	pr := loadRouteSample(t, "okx")
+	pr.Spec.Facilitator.OKX.RPCURL = "https://rpc.example"
+	pr.Spec.Asset.EIP712.Name = "USDG"
+	f.create(pr)
+	f.reconcile(pr.Name)
+	c := wantRouteCondition(t, f.get(pr.Name), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonDomainMismatch)
+	if !strings.Contains(c.Message, `name "USDG"`) {
+		t.Errorf("message %s", c.Message)
+	}
+
+	// Without a reachable node an okx route still runs (OKX settles, not this node), with a warning.
+	down := newRouteFixture(t, Options{}, nil)
+	down.okxSecret()
+	pr = loadRouteSample(t, "okx")
+	pr.Spec.Facilitator.OKX.RPCURL = "https://rpc.example"
+	down.create(pr)
+	down.reconcile(pr.Name)
+	makeAvailable(t, down.c, down.deployment(pr.Name))
+	res := down.reconcile(pr.Name)
+	got := down.get(pr.Name)
+	assertRouteReady(t, got)
+	if msg := routeCondition(t, got, integrationsv1alpha1.ConditionReady).Message; !strings.Contains(msg, "could not be checked") {
+		t.Errorf("Ready message lacks the warning: %s", msg)
+	}
+	if res.RequeueAfter != rpcRetry {
+		t.Errorf("an unchecked domain is retried after %s, want %s", res.RequeueAfter, rpcRetry)
+	}
+}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -118,7 +119,7 @@ func (h *ledgerHub) Acquire(route types.NamespacedName, dsn string, opts ledger.
 }
 
 // errInvalidDSN is returned for a connection string pgx cannot parse.
-var errInvalidDSN = fmt.Errorf("the database connection string is not a valid PostgreSQL URL")
+var errInvalidDSN = errors.New("the database connection string is not a valid PostgreSQL URL")
 
 // Release drops a route's use of its ledger, closing the pool and listener after the last user.
 func (h *ledgerHub) Release(route types.NamespacedName) {
