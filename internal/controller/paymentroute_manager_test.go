@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -279,4 +280,54 @@ func BenchmarkPaymentRouteIsolatedSettlement(b *testing.B) {
 	b.ReportMetric(float64(all.percentile(0.5).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(all.percentile(0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(all.writes)/float64(len(all.latencies)), "writes/payment")
+}
+
+func TestPaymentRouteWatchesSecretsAndOwnedObjects(t *testing.T) {
+	e := newRouteEnv(t, Options{})
+	e.create(t, "shop")
+	ctx := context.Background()
+	key := types.NamespacedName{Namespace: e.ns, Name: gatewayName("shop")}
+	hash := func() string {
+		var d appsv1.Deployment
+		if err := e.env.Client.Get(ctx, key, &d); err != nil {
+			return ""
+		}
+		return d.Spec.Template.Annotations[annotationGatewayHash]
+	}
+	h0 := hash()
+	if h0 == "" {
+		t.Fatal("no gateway Deployment")
+	}
+
+	// A change to the referenced Secret reaches the route through the Secret index.
+	var sec corev1.Secret
+	if err := e.env.Client.Get(ctx, types.NamespacedName{Namespace: e.ns, Name: "insforge-db"}, &sec); err != nil {
+		t.Fatal(err)
+	}
+	sec.StringData = map[string]string{"note": "rotated"}
+	if err := e.env.Client.Update(ctx, &sec); err != nil {
+		t.Fatal(err)
+	}
+	routeEventually(t, 30*time.Second, func() string {
+		if h := hash(); h == h0 || h == "" {
+			return "the pod-template hash did not follow the Secret change"
+		}
+		return ""
+	})
+
+	// A deleted child comes back through the Owns watch.
+	var svc corev1.Service
+	if err := e.env.Client.Get(ctx, key, &svc); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.env.Client.Delete(ctx, &svc); err != nil {
+		t.Fatal(err)
+	}
+	routeEventually(t, 30*time.Second, func() string {
+		var again corev1.Service
+		if err := e.env.Client.Get(ctx, key, &again); err != nil || again.UID == svc.UID {
+			return fmt.Sprintf("the Service was not recreated (err %v)", err)
+		}
+		return ""
+	})
 }
