@@ -18,10 +18,10 @@ import (
 // applyObject writes a rendered child with server-side apply as managerName and reads the
 // server's answer back into obj (generation, status).
 //
-// Server-side apply rather than CreateOrUpdate: the rendered object is the whole intent, so the
-// API server merges it field by field. Fields others own (an HPA's replicas are not ours if the
-// user removes them, kubectl annotations, defaults filled by the API server) are left alone
-// without a read-modify-write, and applying an unchanged object writes nothing (no new
+// Server-side apply rather than CreateOrUpdate: the rendered object is the whole intent and the
+// API server merges it field by field, so there is no read-modify-write and no diffing against
+// server-side defaults; fields we never render (annotations added by kubectl or other tools,
+// defaults) stay with their owners; and applying an unchanged object writes nothing (no new
 // resourceVersion, no watch event), so a steady state costs no writes. ForceOwnership takes back
 // fields someone edited by hand: the route is the source of truth for what it renders.
 func applyObject(ctx context.Context, c client.Client, obj client.Object) error {

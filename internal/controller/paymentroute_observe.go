@@ -62,6 +62,9 @@ func (r *PaymentRouteReconciler) observe(ctx context.Context, route *integration
 		case isAPIError(err):
 			obs.apiErr = err
 		default:
+			if reason == "" {
+				reason = integrationsv1alpha1.ReasonProgressing
+			}
 			obs.transient, obs.transientReason = err, reason
 		}
 		return obs
