@@ -12,13 +12,15 @@ import (
 
 // Ledger records payments in one table. It is safe for concurrent use.
 //
-// Every method is one SQL statement (one round trip on the success path). pgx's default
+// Every method is one SQL statement (one round trip on the success path); settled outcomes
+// written concurrently share one (see markSettledBatched). pgx's default
 // statement cache prepares each statement once per connection, so the hot path runs prepared
 // statements without naming them by hand.
 type Ledger struct {
-	pool *pgxpool.Pool
-	n    names
-	sql  statements
+	pool    *pgxpool.Pool
+	n       names
+	sql     statements
+	settled settledBatcher
 }
 
 // querier is what both a pool and a single connection (the resolver's) offer.

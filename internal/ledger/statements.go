@@ -14,6 +14,9 @@ type statements struct {
 	state       string
 	settling    string
 	settled     string
+	// settledBatch is settled for many rows (uuid, tx hash and summary arrays); it returns the
+	// ids it changed.
+	settledBatch string
 	failed      string
 	pending     string
 	release     string
@@ -92,6 +95,13 @@ WHERE id = $1 AND claims = $2 AND status IN ('verifying', 'settling')`),
 	response_summary = coalesce(nullif($3, ''), response_summary), failure_reason = NULL,
 	settled_at = coalesce(settled_at, now()), updated_at = now()
 WHERE id = $1 AND (status IN ('settling', 'pending', 'failed') OR (status = 'settled' AND tx_hash = $2))`),
+
+		settledBatch: r.Replace(`UPDATE {T} AS p SET status = 'settled', tx_hash = v.tx_hash,
+	response_summary = coalesce(nullif(v.summary, ''), p.response_summary), failure_reason = NULL,
+	settled_at = coalesce(p.settled_at, now()), updated_at = now()
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, tx_hash, summary)
+WHERE p.id = v.id AND (p.status IN ('settling', 'pending', 'failed') OR (p.status = 'settled' AND p.tx_hash = v.tx_hash))
+RETURNING p.id::text`),
 
 		failed: r.Replace(`UPDATE {T} SET status = 'failed', failure_reason = $3,
 	tx_hash = coalesce(nullif($2, ''), tx_hash), updated_at = now()

@@ -19,7 +19,10 @@ func (l *Ledger) MarkSettling(ctx context.Context, t Ticket) error {
 // MarkSettled records a settlement. It is idempotent for the same tx hash, so the gateway, the
 // spool and the resolver may all report it. summary fills the guide's response_summary.
 func (l *Ledger) MarkSettled(ctx context.Context, id, txHash, summary string) error {
-	return l.markSettled(ctx, l.pool, id, txHash, summary)
+	if txHash == "" {
+		return l.markSettled(ctx, l.pool, id, txHash, summary) // the error
+	}
+	return l.markSettledBatched(ctx, id, txHash, summary)
 }
 
 func (l *Ledger) markSettled(ctx context.Context, q querier, id, txHash, summary string) error {
@@ -57,6 +60,9 @@ func (l *Ledger) Apply(ctx context.Context, id string, o Outcome) error {
 func (l *Ledger) apply(ctx context.Context, q querier, id string, o Outcome) error {
 	switch o.Status {
 	case StatusSettled:
+		if q == querier(l.pool) && o.TxHash != "" {
+			return l.markSettledBatched(ctx, id, o.TxHash, o.ResponseSummary)
+		}
 		return l.markSettled(ctx, q, id, o.TxHash, o.ResponseSummary)
 	case StatusFailed:
 		return l.change(ctx, q, StatusFailed, id, l.sql.failed, id, o.TxHash, o.Reason)
