@@ -65,6 +65,8 @@ type PaymentRouteReconciler struct {
 	mu sync.Mutex
 	// lastTotalsWrite is when each route's status was last written (for coalescing).
 	lastTotalsWrite map[types.NamespacedName]time.Time
+	// applied is what was last applied per route (to skip no-op applies).
+	applied map[types.NamespacedName]appliedRecord
 }
 
 // NewPaymentRouteReconciler returns a reconciler that registers its metrics with reg; dial
@@ -87,6 +89,7 @@ func NewPaymentRouteReconciler(c client.Client, rec events.EventRecorder, opts O
 		domains:              newDomainChecker(dial, clk),
 		metrics:              m,
 		lastTotalsWrite:      map[types.NamespacedName]time.Time{},
+		applied:              map[types.NamespacedName]appliedRecord{},
 	}, nil
 }
 
@@ -179,6 +182,7 @@ func (r *PaymentRouteReconciler) forget(key types.NamespacedName) {
 	r.metrics.observe(key, nil)
 	r.mu.Lock()
 	delete(r.lastTotalsWrite, key)
+	delete(r.applied, key)
 	r.mu.Unlock()
 }
 

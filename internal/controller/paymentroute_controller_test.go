@@ -141,12 +141,16 @@ func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
 				t.Errorf("events %v", f.events.all())
 			}
 
-			// A steady reconcile writes nothing.
+			// A steady reconcile writes nothing and does not even send an apply.
 			rv := got.ResourceVersion
 			drv := f.deployment(pr.Name).ResourceVersion
+			applies := testutil.ToFloat64(f.r.metrics.applies)
 			f.reconcile(pr.Name)
 			if f.get(pr.Name).ResourceVersion != rv || f.deployment(pr.Name).ResourceVersion != drv {
 				t.Error("a reconcile without changes wrote the route or the Deployment")
+			}
+			if n := testutil.ToFloat64(f.r.metrics.applies); n != applies {
+				t.Errorf("a reconcile without changes applied the gateway objects (%v → %v applies)", applies, n)
 			}
 			assertRouteNoLeak(t, f.get(pr.Name), f.events.all(), testOKXSecretKey, testOKXPassphrase, testRelayerKey, f.db.URL)
 		})

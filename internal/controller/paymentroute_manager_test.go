@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -130,6 +131,8 @@ type burstResult struct {
 	latencies []time.Duration
 	// writes is the number of writes to the route during the burst.
 	writes int
+	// applies is the number of applies of the gateway objects during the burst.
+	applies float64
 }
 
 func (b burstResult) percentile(p float64) time.Duration {
@@ -187,6 +190,7 @@ func runSettlementBurst(tb testing.TB, n, workers int, gap time.Duration) burstR
 		}
 	}()
 
+	applies0 := testutil.ToFloat64(e.r.metrics.applies)
 	settled := make([]time.Time, 0, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -223,7 +227,7 @@ func runSettlementBurst(tb testing.TB, n, workers int, gap time.Duration) burstR
 	mu.Lock()
 	defer mu.Unlock()
 	sort.Slice(settled, func(i, j int) bool { return settled[i].Before(settled[j]) })
-	res := burstResult{writes: len(updates)}
+	res := burstResult{writes: len(updates), applies: testutil.ToFloat64(e.r.metrics.applies) - applies0}
 	for k, at := range settled {
 		for _, u := range updates {
 			if u.count >= int64(k+1) && !u.at.Before(at) {
@@ -239,7 +243,11 @@ func runSettlementBurst(tb testing.TB, n, workers int, gap time.Duration) burstR
 func TestPaymentRouteCoalescesStatusWritesUnderABurst(t *testing.T) {
 	const n = 1000
 	res := runSettlementBurst(t, n, 8, 0)
-	t.Logf("%d payments: %d status writes; settled→status p50 %s p99 %s", n, res.writes, res.percentile(0.5), res.percentile(0.99))
+	t.Logf("%d payments: %d status writes, %v applies; settled→status p50 %s p99 %s", n, res.writes, res.applies,
+		res.percentile(0.5), res.percentile(0.99))
+	if res.applies > 5 {
+		t.Errorf("%v applies of unchanged gateway objects during the burst", res.applies)
+	}
 	if res.writes == 0 || res.writes >= n/10 {
 		t.Fatalf("%d status writes for %d payments, want far fewer than one per payment", res.writes, n)
 	}

@@ -23,6 +23,7 @@ type routeMetrics struct {
 	routes         *prometheus.GaugeVec
 	statusWrites   prometheus.Counter
 	deferredWrites prometheus.Counter
+	applies        prometheus.Counter
 
 	mu     sync.Mutex
 	states map[types.NamespacedName]string
@@ -42,13 +43,17 @@ func newRouteMetrics(reg prometheus.Registerer) (*routeMetrics, error) {
 			Name: "insforge_paymentroute_status_writes_coalesced_total",
 			Help: "PaymentRoute totals changes held back to be written together with later ones.",
 		}),
+		applies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "insforge_paymentroute_gateway_applies_total",
+			Help: "Server-side applies of a route's gateway objects (none while nothing changed).",
+		}),
 		states: map[types.NamespacedName]string{},
 	}
 	var err error
 	if m.routes, err = register(reg, m.routes); err != nil {
 		return nil, err
 	}
-	for _, c := range []*prometheus.Counter{&m.statusWrites, &m.deferredWrites} {
+	for _, c := range []*prometheus.Counter{&m.statusWrites, &m.deferredWrites, &m.applies} {
 		if *c, err = register(reg, *c); err != nil {
 			return nil, err
 		}

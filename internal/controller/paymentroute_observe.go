@@ -151,19 +151,30 @@ func (r *PaymentRouteReconciler) applyRoute(ctx context.Context, route *integrat
 	if objs.Deployment.Spec.Template.Spec.Containers[0].Image == "" {
 		return stalled(integrationsv1alpha1.ReasonInvalidSpec, "no gateway image: set spec.gateway.image or start the manager with --gateway-image")
 	}
-	var prev appsv1.Deployment
-	err = r.Client.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: objs.Deployment.Name}, &prev)
+	digest, err := renderedDigest(objs)
+	if err != nil {
+		return err
+	}
+	key := client.ObjectKeyFromObject(route)
+	prev := &appsv1.Deployment{}
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: objs.Deployment.Name}, prev)
 	switch {
 	case apierrors.IsNotFound(err):
-		obs.rollout = "created"
+		prev, obs.rollout = nil, "created"
 	case err != nil:
 		return fmt.Errorf("reading the gateway Deployment: %w", err)
 	case prev.Spec.Template.Annotations[annotationGatewayHash] != objs.Hash:
 		obs.rollout = "updated"
 	}
+	if r.unchangedSinceApply(ctx, key, digest, prev) {
+		obs.deployment = prev
+		return nil
+	}
 	if err := applyGateway(ctx, r.Client, route, objs); err != nil {
 		return err
 	}
+	r.metrics.applies.Inc()
+	r.recordApplied(key, digest, objs)
 	obs.deployment = objs.Deployment
 	return nil
 }
