@@ -70,9 +70,9 @@ test: manifests generate vet envtest kustomize helm ## Run unit and integration 
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $(TEST_PACKAGES)
 
 .PHONY: test-e2e
-test-e2e: envtest ## Run the end-to-end suite: the manager as a real process against envtest and PostgreSQL.
+test-e2e: envtest geth kustomize ## Run the end-to-end suite: manager and gateway as real processes, envtest, PostgreSQL, geth --dev.
 	@assets="$$(hack/build-envtest.sh)"; \
-	KUBEBUILDER_ASSETS="$$assets" go test -tags=e2e -count=1 -timeout 30m -v ./test/e2e/
+	KUBEBUILDER_ASSETS="$$assets" go test -tags=e2e -count=1 -timeout 30m -v ./internal/testutil/devchain/ ./test/e2e/
 
 .PHONY: envtest
 envtest: ## Build kube-apiserver and etcd from source into bin/k8s (skipped when already built).
@@ -177,3 +177,14 @@ contracts: ## Recompile the EIP-3009 test token with solc-js and regenerate its 
 	test -x "$(LOCALBIN)/abigen" || GOBIN="$(LOCALBIN)" go install github.com/ethereum/go-ethereum/cmd/abigen@$(ABIGEN_VERSION)
 	"$(LOCALBIN)/abigen" --v2 --abi contracts/build/TestToken.abi --bin contracts/build/TestToken.bin \
 		--pkg testtoken --type TestToken --out contracts/testtoken/testtoken.go
+
+##@ Demo
+
+.PHONY: geth
+geth: ## Build geth from the pinned go-ethereum module into bin/ (the dev chain of the e2e suite and the demo).
+	@hack/build-geth.sh >/dev/null
+
+.PHONY: demo
+demo: envtest geth kustomize ## Run control plane, PostgreSQL, dev chain, operator, gateway and a paid request locally; Ctrl-C cleans up.
+	@assets="$$(hack/build-envtest.sh 2>/dev/null)"; \
+	KUBEBUILDER_ASSETS="$$assets" go run ./hack/demo $(DEMO_FLAGS)

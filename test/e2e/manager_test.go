@@ -17,15 +17,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
+	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 )
 
 func TestMain(m *testing.M) {
+	// envtest logs through controller-runtime; the processes under test have their own logs.
+	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
 	kubetest.Shutdown()
+	pgtest.Shutdown()
+	removeBinaries()
 	os.Exit(code)
 }
 
@@ -36,12 +43,7 @@ func TestManagerProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	bin := filepath.Join(t.TempDir(), "manager")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/manager")
-	build.Dir = env.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the manager: %v\n%s", err, out)
-	}
+	bin := buildBinaries(t, env.Root).Manager
 
 	kubeconfig := env.Kubeconfig(t)
 	ns := env.Namespace(t)

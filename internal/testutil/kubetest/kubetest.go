@@ -116,19 +116,28 @@ func (e *Env) Stop() error { return e.env.Stop() }
 // temp dir (for kubectl or a manager process) and returns its path.
 func (e *Env) Kubeconfig(t testing.TB) string {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := e.WriteKubeconfig(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// WriteKubeconfig writes a kubeconfig for an administrator of this control plane to path (mode
+// 0600: it holds a client key), for programs that are not tests (`make demo`).
+func (e *Env) WriteKubeconfig(path string) error {
 	user, err := e.env.AddUser(envtest.User{Name: "kubetest-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
-		t.Fatalf("kubetest: adding a user: %v", err)
+		return fmt.Errorf("kubetest: adding a user: %w", err)
 	}
 	raw, err := user.KubeConfig()
 	if err != nil {
-		t.Fatalf("kubetest: rendering a kubeconfig: %v", err)
+		return fmt.Errorf("kubetest: rendering a kubeconfig: %w", err)
 	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatalf("kubetest: writing the kubeconfig: %v", err)
+		return fmt.Errorf("kubetest: writing the kubeconfig: %w", err)
 	}
-	return path
+	return nil
 }
 
 // Namespace creates a fresh namespace for one test. envtest cannot delete namespaces (there is

@@ -62,6 +62,10 @@ func StartServer(t testing.TB, opts Options) *Server {
 	return s
 }
 
+// Launch starts a server for a program that is not a test (`make demo`). The caller stops it
+// with Stop and deletes its files with Remove.
+func Launch(opts Options) (*Server, error) { return startServer(opts) }
+
 // NewDatabase creates a fresh database on this server, dropped when the test ends (if the server
 // is running then).
 func (s *Server) NewDatabase(t testing.TB) *Database {
