@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -13,24 +15,33 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/jackc/pgx/v5"
 
-	"github.com/insforge/integrations-operator/internal/facilitator/mock"
 	"github.com/insforge/integrations-operator/internal/gateway"
-	"github.com/insforge/integrations-operator/internal/gateway/config"
-	"github.com/insforge/integrations-operator/internal/ledger"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// Settings of the benchmark's private PostgreSQL: durable, as in production.
-var pgSettings = map[string]string{
-	"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "max_connections": "200",
+// Settings of the benchmark's private PostgreSQL: durable, as in production. LOADTEST_PG adds
+// or overrides settings, e.g. LOADTEST_PG=commit_delay=200,commit_siblings=4.
+func pgSettings(b *testing.B) map[string]string {
+	s := map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "max_connections": "300"}
+	for kv := range strings.SplitSeq(os.Getenv("LOADTEST_PG"), ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			b.Fatalf("LOADTEST_PG: %q is not name=value", kv)
+		}
+		s[k] = v
+	}
+	return s
 }
 
 type result struct {
@@ -54,6 +65,102 @@ func serve(b *testing.B, h http.Handler) string {
 	return "http://" + ln.Addr().String()
 }
 
+// goBuild builds package pkg of the module in dir into out. With cgo it builds like the
+// Dockerfile does: libsecp256k1 through cgo, statically linked.
+func goBuild(b *testing.B, dir, pkg, out string, cgo bool) {
+	b.Helper()
+	args := []string{"build", "-trimpath", "-o", out}
+	env := append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
+	if cgo {
+		args = append(args, "-tags", "netgo,osusergo", "-ldflags", `-s -w -extldflags "-static"`)
+		env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=1")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Dir, cmd.Env = dir, env
+	if o, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build %s in %s (cgo %v): %v\n%s", pkg, dir, cgo, err, o)
+	}
+}
+
+func freeAddr(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startGateway runs the gateway binary bin as its own process, as in production (cmd/gateway,
+// mock facilitator, ledger migrated at start) on the database dbURL, and returns its data URL
+// once it is ready.
+func startGateway(b *testing.B, bin, upstream, dbURL string) string {
+	b.Helper()
+	dir := b.TempDir()
+	listen, admin := freeAddr(b), freeAddr(b)
+	cfg := fmt.Sprintf(`{"route": "bench/route", "listen": %q, "adminListen": %q, "upstream": %q, "network": "eip155:196",
+	  "asset": {"address": "0x4ae46a509f6b1d9056937ba4500cb143933d2dc8", "decimals": 6, "eip712Name": "Global Dollar", "eip712Version": "1"},
+	  "payTo": "0x1111111111111111111111111111111111111111", "maxTimeoutSeconds": 300,
+	  "routes": [{"path": "/paid", "price": "0.01"}], "facilitator": {"kind": "mock"},
+	  "ledger": {"migrate": true}, "gateway": {"spoolDir": %q}}`, listen, admin, upstream, filepath.Join(dir, "spool"))
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	// The log goes to a file: the generator cancels requests in flight when a case ends, and
+	// the gateway logs each of those (nothing was charged for them).
+	logPath := filepath.Join(dir, "gateway.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", path, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "X402_DATABASE_URL="+dbURL)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		logFile.Close()
+	})
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return "http://" + listen
+			}
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logPath)
+			b.Fatalf("gateway %s not ready after a minute: %v\n%s", bin, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func countSettled(b *testing.B, dbURL string) int64 {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM x402_payments WHERE status = 'settled'`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// report prints a result line. Not b.Logf: a benchmark's log is cut to a few lines without -v.
+func report(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+
 func BenchmarkGatewayLoad(b *testing.B) {
 	dur := 10 * time.Second
 	if v := os.Getenv("LOADTEST_DURATION"); v != "" {
@@ -63,11 +170,23 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		}
 		dur = d
 	}
-	gen := filepath.Join(b.TempDir(), "gen")
-	build := exec.Command("go", "build", "-o", gen, "./gen")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build gen: %v\n%s", err, out)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bins := b.TempDir()
+	gen := filepath.Join(bins, "gen")
+	// The generator signs with cgo too: pre-signing is not measured, only waited for.
+	goBuild(b, root, "./hack/loadtest/gen", gen, true)
+	gwCgo, gwPure := filepath.Join(bins, "gateway-cgo"), filepath.Join(bins, "gateway-purego")
+	goBuild(b, root, "./cmd/gateway", gwCgo, true)
+	goBuild(b, root, "./cmd/gateway", gwPure, false)
+	// LOADTEST_BASELINE is another source tree of the module (e.g. `git archive <commit>`), whose
+	// gateway is measured in the same run for a before/after comparison.
+	var gwBase string
+	if dir := os.Getenv("LOADTEST_BASELINE"); dir != "" {
+		gwBase = filepath.Join(bins, "gateway-baseline")
+		goBuild(b, dir, "./cmd/gateway", gwBase, true)
 	}
 
 	body := bytes.Repeat([]byte("x"), 256)
@@ -78,41 +197,24 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	upURL, _ := url.Parse(upstream)
 	rp := httputil.NewSingleHostReverseProxy(upURL)
 	rp.Transport = gateway.NewTransport(30 * time.Second)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // requests cancelled at the end of a case
 	proxy := serve(b, rp)
 
-	srv := pgtest.StartServer(b, pgtest.Options{Settings: pgSettings})
-	db := srv.NewDatabase(b)
-	ctx := context.Background()
-	pcfg, err := pgxpool.ParseConfig(db.URL)
-	if err != nil {
-		b.Fatal(err)
+	settings := pgSettings(b)
+	srv := pgtest.StartServer(b, pgtest.Options{Settings: settings})
+	type gw struct{ name, url, db string }
+	newGW := func(name, bin string, db *pgtest.Database) gw {
+		return gw{name, startGateway(b, bin, upstream, db.URL), db.URL}
 	}
-	pcfg.MaxConns = 64
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		b.Fatal(err)
+	cgoGW := newGW("cgo, durable PG", gwCgo, srv.NewDatabase(b))
+	pureGW := newGW("pure Go, durable PG", gwPure, srv.NewDatabase(b))
+	paid := []gw{cgoGW, pureGW}
+	if gwBase != "" {
+		paid = append(paid, newGW("baseline cgo, durable PG", gwBase, srv.NewDatabase(b)))
 	}
-	b.Cleanup(pool.Close)
-	if _, err := ledger.Migrate(ctx, pool, ledger.Options{}); err != nil {
-		b.Fatal(err)
-	}
-	led, _ := ledger.New(pool, ledger.Options{})
-	spool, _ := ledger.OpenSpool(filepath.Join(b.TempDir(), "spool"))
-	raw := fmt.Sprintf(`{"route": "bench/route", "upstream": %q, "network": "eip155:196",
-	  "asset": {"address": "0x4ae46a509f6b1d9056937ba4500cb143933d2dc8", "decimals": 6, "eip712Name": "Global Dollar", "eip712Version": "1"},
-	  "payTo": "0x1111111111111111111111111111111111111111", "maxTimeoutSeconds": 300,
-	  "routes": [{"path": "/paid", "price": "0.01"}], "facilitator": {"kind": "mock"}}`, upstream)
-	cfg, err := config.Parse([]byte(raw), config.Env{config.EnvDatabaseURL: db.URL})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := gateway.New(gateway.Options{Config: cfg, Facilitator: mock.New(mock.Config{}), Ledger: led, Spool: spool,
-		Metrics: gateway.NewMetrics(prometheus.NewRegistry())})
-	if err != nil {
-		b.Fatal(err)
-	}
-	gw := serve(b, h)
-	gwFast := serve(b, fastGateway(b, upstream))
+	// The shared test server (fsync, synchronous_commit, full_page_writes off): not durable, only
+	// to show the ceiling the CPU sets on this machine.
+	fastGW := newGW("cgo, PG fsync off", gwCgo, pgtest.NewDatabase(b))
 
 	run := func(name, target string, conc int, pay bool) result {
 		args := []string{"-url", target, "-c", fmt.Sprint(conc), "-d", dur.String(), "-warmup", "2s"}
@@ -132,63 +234,32 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 			b.Fatalf("%s: %v: %s", name, err, out.String())
 		}
-		b.Logf("%-34s c=%-3d %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  status %v errors %d", name, conc, r.RPS, r.P50ms, r.P99ms, r.Status, r.Errors)
+		report("%-44s c=%-3d %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  status %v errors %d", name, conc, r.RPS, r.P50ms, r.P99ms, r.Status, r.Errors)
 		return r
 	}
-	b.Logf("GOMAXPROCS %d, %s/%s, duration %s per case", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, dur)
+	report("GOMAXPROCS %d, %s/%s, %d CPUs, duration %s per case, durable PG settings %v", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), dur, settings)
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		report("load average before: %s", strings.TrimSpace(string(la)))
+	}
 	for range b.N {
 		a := run("(a) bare upstream", upstream+"/paid", 64, false)
 		p := run("(b) httputil.ReverseProxy", proxy+"/paid", 64, false)
-		c := run("(c) gateway 402 challenge", gw+"/paid", 64, false)
-		d16 := run("(d) gateway paid (mock, durable PG)", gw+"/paid", 16, true)
-		d64 := run("(d) gateway paid (mock, durable PG)", gw+"/paid", 64, true)
-		run("(d') gateway paid (mock, PG fsync off)", gwFast+"/paid", 16, true)
-		run("(d') gateway paid (mock, PG fsync off)", gwFast+"/paid", 64, true)
-		var settled int64
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM x402_payments WHERE status = 'settled'`).Scan(&settled); err != nil {
-			b.Fatal(err)
+		c := run("(c) gateway 402 challenge (cgo)", cgoGW.url+"/paid", 64, false)
+		report("ratios: (b)/(a) %.2f  (c)/(b) %.2f", p.RPS/a.RPS, c.RPS/p.RPS)
+		var d16, d64 result
+		for _, g := range append(paid, fastGW) {
+			r16 := run("(d) gateway paid, "+g.name, g.url+"/paid", 16, true)
+			r64 := run("(d) gateway paid, "+g.name, g.url+"/paid", 64, true)
+			report("  %s: settled rows %d, 200s %d, (d64)/(b) %.3f", g.name, countSettled(b, g.db), r16.Status[200]+r64.Status[200], r64.RPS/p.RPS)
+			if g == cgoGW {
+				d16, d64 = r16, r64
+			}
 		}
-		b.Logf("ratios: (b)/(a) %.2f  (c)/(b) %.2f  (d64)/(b) %.3f; settled rows in the ledger: %d (200s: %d)",
-			p.RPS/a.RPS, c.RPS/p.RPS, d64.RPS/p.RPS, settled, d16.Status[200]+d64.Status[200])
 		b.ReportMetric(c.RPS/p.RPS, "challenge/proxy")
 		b.ReportMetric(d64.RPS, "paid64/s")
 		b.ReportMetric(d16.P99ms, "paid16-p99-ms")
 	}
-}
-
-// fastGateway is the paid gateway on the shared test server (fsync, synchronous_commit and
-// full_page_writes off): not durable, only to show the ceiling the CPU sets on this machine.
-func fastGateway(b *testing.B, upstream string) http.Handler {
-	b.Helper()
-	db := pgtest.NewDatabase(b)
-	ctx := context.Background()
-	pcfg, err := pgxpool.ParseConfig(db.URL)
-	if err != nil {
-		b.Fatal(err)
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		report("load average after: %s", strings.TrimSpace(string(la)))
 	}
-	pcfg.MaxConns = 64
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
-	if _, err := ledger.Migrate(ctx, pool, ledger.Options{}); err != nil {
-		b.Fatal(err)
-	}
-	led, _ := ledger.New(pool, ledger.Options{})
-	spool, _ := ledger.OpenSpool(filepath.Join(b.TempDir(), "spool-fast"))
-	raw := fmt.Sprintf(`{"route": "bench/fast", "upstream": %q, "network": "eip155:196",
-	  "asset": {"address": "0x4ae46a509f6b1d9056937ba4500cb143933d2dc8", "decimals": 6, "eip712Name": "Global Dollar", "eip712Version": "1"},
-	  "payTo": "0x1111111111111111111111111111111111111111", "maxTimeoutSeconds": 300,
-	  "routes": [{"path": "/paid", "price": "0.01"}], "facilitator": {"kind": "mock"}}`, upstream)
-	cfg, err := config.Parse([]byte(raw), config.Env{config.EnvDatabaseURL: db.URL})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := gateway.New(gateway.Options{Config: cfg, Facilitator: mock.New(mock.Config{}), Ledger: led, Spool: spool,
-		Metrics: gateway.NewMetrics(prometheus.NewRegistry())})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return h
 }
