@@ -24,6 +24,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/gatewayrun"
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
+	"github.com/insforge/integrations-operator/internal/testutil/okxfake"
 	"github.com/insforge/integrations-operator/internal/testutil/rlscheck"
 	"github.com/insforge/integrations-operator/internal/testutil/sampleoverlay"
 )
@@ -32,6 +33,10 @@ import (
 const (
 	sampleAuth     = "integrations_v1alpha1_authintegration_clerk.yaml"
 	sampleOnchain  = "integrations_v1alpha1_paymentroute_onchain.yaml"
+	sampleOKX      = "integrations_v1alpha1_paymentroute_okx.yaml"
+	okxRoute       = "weather-okx"
+	okxPath        = "/api/weather" // 0.01
+	okxAtomic      = 10000
 	authName       = "clerk"
 	onchainRoute   = "reports-onchain"
 	pricedPath     = "/reports/weekly" // matches /reports/* at 0.25
@@ -47,7 +52,8 @@ var txHash = regexp.MustCompile(`(?m)^transaction: (0x[0-9a-f]{64})$`)
 // points them at local stand-ins), the AuthIntegration Ready with working row-level security, the
 // PaymentRoute Ready with its gateway running from the rendered Deployment, a payment with the
 // payer CLI settled on a geth dev chain by the on-chain facilitator, and the settled total in
-// `kubectl get paymentroute`.
+// `kubectl get paymentroute`; then the same for the OKX sample through a fake of OKX's API that
+// settles on the same chain. (The OKX sample asks for two replicas; one process serves here.)
 func TestUserFlow(t *testing.T) {
 	env := kubetest.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -84,8 +90,11 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 		t.Fatal(err)
 	}
 	payer, relayer, merchant := newAccount(t), newAccount(t), newAccount(t)
-	if err := chain.Fund(ctx, relayer.Address, devchain.Ether(10)); err != nil {
-		t.Fatal(err)
+	okxRelayer, okxMerchant := newAccount(t), newAccount(t)
+	for _, a := range []devchain.Account{relayer, okxRelayer} {
+		if err := chain.Fund(ctx, a.Address, devchain.Ether(10)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := token.Mint(ctx, payer.Address, big.NewInt(10_000_000)); err != nil {
 		t.Fatal(err)
@@ -98,10 +107,14 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 	}))
 	t.Cleanup(upstream.Close)
 
-	// The Secrets a user creates: the database URL and the relayer key.
+	// OKX's API, faked: it checks the signed requests and settles on the dev chain.
+	okx := startOKXFake(t, ctx, chain, okxRelayer)
+
+	// The Secrets a user creates: the database URL, the relayer key and the OKX credentials.
 	for name, data := range map[string]map[string]string{
-		"insforge-db":  {"uri": db.URL},
-		"x402-relayer": {"privateKey": relayer.KeyHex()},
+		"insforge-db":          {"uri": db.URL},
+		"x402-relayer":         {"privateKey": relayer.KeyHex()},
+		"okx-x402-credentials": {"apiKey": okxAPIKey, "secretKey": okxSecretKey, "passphrase": okxPassphrase},
 	} {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}
 		if err := env.Client.Create(ctx, s); err != nil {
@@ -121,11 +134,19 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 	overlay := sampleoverlay.Overlay{
 		SamplesDir: filepath.Join(env.Root, "config", "samples"),
 		Namespace:  ns,
-		Samples:    []string{sampleAuth, sampleOnchain},
-		Patches: []sampleoverlay.Patch{sampleoverlay.OnchainRoute(onchainRoute, sampleoverlay.Local{
-			Upstream: upstream.URL, RPCURL: chain.RPCURL, Network: devchain.Network,
-			Token: token.Address.Hex(), PayTo: merchant.Address.Hex(),
-		})},
+		Samples:    []string{sampleAuth, sampleOnchain, sampleOKX},
+		Patches: []sampleoverlay.Patch{
+			sampleoverlay.OnchainRoute(onchainRoute, sampleoverlay.Local{
+				Upstream: upstream.URL, RPCURL: chain.RPCURL, Network: devchain.Network,
+				Token: token.Address.Hex(), PayTo: merchant.Address.Hex(),
+			}),
+			sampleoverlay.OKXRoute(okxRoute, okx.URL, sampleoverlay.Local{
+				Upstream: upstream.URL, RPCURL: chain.RPCURL, Network: devchain.Network, PayTo: okxMerchant.Address.Hex(),
+			}, map[string]any{
+				"address": token.Address.Hex(), "decimals": 6, "symbol": "USDG",
+				"eip712": map[string]string{"name": tokenEIP712, "version": tokenVersion},
+			}),
+		},
 	}
 	manifests, err := overlay.Build(ctx, filepath.Join(env.Root, "bin", kustomizeBuild), filepath.Join(t.TempDir(), "overlay"))
 	if err != nil {
@@ -153,58 +174,89 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 		}
 	}
 
-	// PaymentRoute: the gateway runs from the rendered Deployment; then the route is Ready.
-	var gwLog syncBuffer
+	// PaymentRoute on chain: the gateway runs from the rendered Deployment; then the route is
+	// Ready, a payment with the CLI settles on the dev chain, and kubectl shows the total.
+	gw := runGateway(t, ctx, env, ns, onchainRoute, bins.Gateway)
+	k.run(ctx, "", "wait", "--for=condition=Ready", "paymentroute/"+onchainRoute, "--timeout=120s")
+	tx := payWithCLI(t, ctx, bins.Pay, payer, gw.URL+pricedPath, pricedAtomic)
+	if got, err := token.BalanceOf(ctx, merchant.Address); err != nil || got.Int64() != pricedAtomic {
+		t.Errorf("merchant balance %v (err %v), want %d", got, err, pricedAtomic)
+	}
+	waitSettled(t, ctx, k, onchainRoute, "0.25", "1", tx)
+
+	// PaymentRoute through OKX (faked): the same path with signed API calls in between.
+	gwOKX := runGateway(t, ctx, env, ns, okxRoute, bins.Gateway)
+	k.run(ctx, "", "wait", "--for=condition=Ready", "paymentroute/"+okxRoute, "--timeout=120s")
+	tx = payWithCLI(t, ctx, bins.Pay, payer, gwOKX.URL+okxPath, okxAtomic)
+	if got, err := token.BalanceOf(ctx, okxMerchant.Address); err != nil || got.Int64() != okxAtomic {
+		t.Errorf("OKX merchant balance %v (err %v), want %d", got, err, okxAtomic)
+	}
+	if n := okx.Count(okxfake.PathSettle); n != 1 {
+		t.Errorf("the OKX fake took %d settle calls, want 1", n)
+	}
+	waitSettled(t, ctx, k, okxRoute, "0.01", "1", tx)
+}
+
+// runGateway runs the route's rendered Deployment as a local process until the test ends.
+func runGateway(t *testing.T, ctx context.Context, env *kubetest.Env, ns, route, bin string) *gatewayrun.Gateway {
+	t.Helper()
+	var log syncBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("=== gateway log ===\n%s", gwLog.String())
+			t.Logf("=== gateway %s log ===\n%s", route, log.String())
 		}
 	})
 	gw, err := gatewayrun.Start(ctx, gatewayrun.Options{
-		Client: env.Client, Route: client.ObjectKey{Namespace: ns, Name: onchainRoute},
-		Binary: bins.Gateway, Dir: t.TempDir(), Log: &gwLog,
+		Client: env.Client, Route: client.ObjectKey{Namespace: ns, Name: route},
+		Binary: bin, Dir: t.TempDir(), Log: &log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if err := gw.Stop(); err != nil {
-			t.Errorf("the gateway did not stop cleanly: %v", err)
+			t.Errorf("the gateway of %s did not stop cleanly: %v", route, err)
 		}
 	})
-	k.run(ctx, "", "wait", "--for=condition=Ready", "paymentroute/"+onchainRoute, "--timeout=120s")
+	return gw
+}
 
-	// Pay with the CLI, as a user would.
-	pay := exec.CommandContext(ctx, bins.Pay, "-max-atomic", fmt.Sprint(pricedAtomic), gw.URL+pricedPath)
+// payWithCLI pays for url with the x402-pay binary and returns the receipt's transaction.
+func payWithCLI(t *testing.T, ctx context.Context, bin string, payer devchain.Account, url string, maxAtomic int) string {
+	t.Helper()
+	pay := exec.CommandContext(ctx, bin, "-max-atomic", fmt.Sprint(maxAtomic), url)
 	pay.Env = []string{"X402_PAY_KEY=" + payer.KeyHex()}
 	var stdout, stderr syncBuffer
 	pay.Stdout, pay.Stderr = &stdout, &stderr
 	if err := pay.Run(); err != nil {
-		t.Fatalf("x402-pay: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
+		t.Fatalf("x402-pay %s: %v\nstderr:\n%s\nstdout:\n%s", url, err, stderr.String(), stdout.String())
 	}
 	var body map[string]any
-	if err := json.Unmarshal([]byte(stdout.String()), &body); err != nil || body["report"] != pricedPath {
-		t.Errorf("x402-pay printed %q, want the upstream's JSON for %s", stdout.String(), pricedPath)
+	path := url[strings.Index(url[len("http://"):], "/")+len("http://"):]
+	if err := json.Unmarshal([]byte(stdout.String()), &body); err != nil || body["report"] != path {
+		t.Errorf("x402-pay printed %q, want the upstream's JSON for %s", stdout.String(), path)
 	}
 	m := txHash.FindStringSubmatch(stderr.String())
 	if m == nil || !strings.Contains(stderr.String(), "status: 200") || !strings.Contains(stderr.String(), "success: true") {
 		t.Fatalf("x402-pay receipt without success and a transaction:\n%s", stderr.String())
 	}
-	if got, err := token.BalanceOf(ctx, merchant.Address); err != nil || got.Int64() != pricedAtomic {
-		t.Errorf("merchant balance %v (err %v), want %d", got, err, pricedAtomic)
-	}
+	return m[1]
+}
 
-	// The settled total, as `kubectl get` shows it.
+// waitSettled waits until `kubectl get paymentroute` shows the total and count, and checks the
+// last transaction in status.
+func waitSettled(t *testing.T, ctx context.Context, k kubectlRunner, route, total, count, tx string) {
+	t.Helper()
 	var row string
-	waitFor(t, 60*time.Second, "kubectl get paymentroute to show the settled payment", func() bool {
-		row = k.run(ctx, "", "get", "paymentroute", onchainRoute, "--no-headers")
+	waitFor(t, 60*time.Second, "kubectl get paymentroute "+route+" to show "+total, func() bool {
+		row = k.run(ctx, "", "get", "paymentroute", route, "--no-headers")
 		f := strings.Fields(row)
 		// NAME NETWORK READY SETTLED ASSET PAYMENTS AGE
-		return len(f) >= 6 && f[2] == "True" && f[3] == "0.25" && f[5] == "1"
+		return len(f) >= 6 && f[2] == "True" && f[3] == total && f[5] == count
 	})
-	lastTx := k.run(ctx, "", "get", "paymentroute", onchainRoute, "-o", "jsonpath={.status.settled.lastTxHash}")
-	if !strings.EqualFold(strings.TrimSpace(lastTx), m[1]) {
-		t.Errorf("status.settled.lastTxHash %q, want the receipt's %s", lastTx, m[1])
+	lastTx := k.run(ctx, "", "get", "paymentroute", route, "-o", "jsonpath={.status.settled.lastTxHash}")
+	if !strings.EqualFold(strings.TrimSpace(lastTx), tx) {
+		t.Errorf("%s: status.settled.lastTxHash %q, want the receipt's %s", route, lastTx, tx)
 	}
 }
 

@@ -112,3 +112,16 @@ func OnchainRoute(name string, l Local) Patch {
 		{Op: "replace", Path: "/spec/payTo", Value: l.PayTo},
 	}}
 }
+
+// OKXRoute patches the weather-okx sample: upstream, network, the asset (the sample relies on
+// the USDG default), the OKX API base URL and an RPC URL for the operator's domain check.
+func OKXRoute(name, okxBaseURL string, l Local, asset map[string]any) Patch {
+	return Patch{Kind: "PaymentRoute", Name: name, Ops: []Op{
+		{Op: "replace", Path: "/spec/upstream", Value: map[string]string{"url": l.Upstream}},
+		{Op: "add", Path: "/spec/network", Value: l.Network},
+		{Op: "add", Path: "/spec/asset", Value: asset},
+		{Op: "add", Path: "/spec/facilitator/okx/baseURL", Value: okxBaseURL},
+		{Op: "add", Path: "/spec/facilitator/okx/rpcURL", Value: l.RPCURL},
+		{Op: "replace", Path: "/spec/payTo", Value: l.PayTo},
+	}}
+}
