@@ -110,6 +110,8 @@ func launch(ctx context.Context, bin, dir string, log io.Writer) (*Chain, error)
 		// The engine API is unused in dev mode but still listens; keep it on loopback and off 8551.
 		"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(authPort),
 		"--ipcdisable", "--nodiscover", "--maxpeers", "0", "--port", "0",
+		// The default NAT setting probes the LAN (UPnP, NAT-PMP) over UDP; nothing may leave loopback.
+		"--nat", "none",
 		"--verbosity", "2",
 	)
 	cmd.Stdout, cmd.Stderr = log, log
