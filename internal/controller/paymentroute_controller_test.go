@@ -405,3 +405,25 @@ func routeConditionOrNil(pr *integrationsv1alpha1.PaymentRoute, typ string) *met
 	}
 	return nil
 }
+
+func TestPaymentRouteUnreachableLedgerIsRetriedBeforeAnyGateway(t *testing.T) {
+	f := newRouteFixture(t, Options{}, nil)
+	f.secret("insforge-db", map[string]string{"uri": "postgres://gw:pw-SECRET-77@127.0.0.1:1/app?connect_timeout=2"})
+	f.create(httpRoute("shop"))
+	if _, err := f.r.Reconcile(f.ctx, reqFor(f.ns, "shop")); err == nil {
+		t.Fatal("an unreachable ledger database is not retried")
+	}
+	got := f.get("shop")
+	wantRouteCondition(t, got, integrationsv1alpha1.ConditionLedgerReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonDatabaseError)
+	wantRouteCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonDatabaseError)
+	if routeConditionOrNil(got, integrationsv1alpha1.ConditionStalled) != nil {
+		t.Error("an unreachable database stalled the route")
+	}
+	if f.exists(&appsv1.Deployment{}, "shop") {
+		t.Error("the gateway was deployed before its ledger schema")
+	}
+	if !f.events.has("LedgerError") {
+		t.Errorf("no LedgerError event: %v", f.events.all())
+	}
+	assertRouteNoLeak(t, got, f.events.all(), "pw-SECRET-77")
+}
