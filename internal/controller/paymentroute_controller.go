@@ -117,7 +117,9 @@ func (r *PaymentRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		WatchesRawSource(source.Channel(r.ledgers.events, &handler.EnqueueRequestForObject{})).
 		Named("paymentroute").
 		WithOptions(controller.Options{
-			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
+			// A slow database or chain node holds one worker, not every route.
+			MaxConcurrentReconciles: 4,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
 		}).
 		Complete(r)
 }

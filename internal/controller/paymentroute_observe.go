@@ -20,6 +20,10 @@ import (
 // rpcRetry is how soon an unreachable chain node is asked again.
 const rpcRetry = 30 * time.Second
 
+// ledgerCallTimeout bounds each ledger call, so an unreachable database holds a worker for a
+// bounded time instead of blocking every route behind it.
+const ledgerCallTimeout = 20 * time.Second
+
 // routeObservation is everything one reconcile of a route learned; status is computed from it.
 type routeObservation struct {
 	// stall is a problem only the user can fix; nothing after it was attempted.
@@ -115,7 +119,9 @@ func (r *PaymentRouteReconciler) observe(ctx context.Context, route *integration
 		}
 		return fail(err, integrationsv1alpha1.ReasonDatabaseError)
 	}
-	mig, err := ledger.Migrate(ctx, pool, opts)
+	migCtx, cancel := context.WithTimeout(ctx, ledgerCallTimeout)
+	mig, err := ledger.Migrate(migCtx, pool, opts)
+	cancel()
 	if err != nil {
 		return fail(ledgerError(err), integrationsv1alpha1.ReasonDatabaseError)
 	}
@@ -125,7 +131,9 @@ func (r *PaymentRouteReconciler) observe(ctx context.Context, route *integration
 		return fail(err, integrationsv1alpha1.ReasonDeploymentPending)
 	}
 
-	t, err := l.Totals(ctx, routeKey(route))
+	totCtx, cancel := context.WithTimeout(ctx, ledgerCallTimeout)
+	t, err := l.Totals(totCtx, routeKey(route))
+	cancel()
 	if err != nil {
 		return fail(ledgerError(err), integrationsv1alpha1.ReasonDatabaseError)
 	}
