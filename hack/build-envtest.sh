@@ -27,12 +27,22 @@ mkdir -p "$assets"
 
 log() { echo "envtest: $*" >&2; }
 
+# ticking <what> prints a line every 30s while a long build runs, so it does not look hung;
+# stop it with `kill "$ticker"`.
+ticking() {
+  (n=0; while sleep 30; do n=$((n + 30)); log "still building $1 (${n}s)..."; done) >&2 &
+  ticker=$!
+}
+trap 'if [ -n "${ticker:-}" ]; then kill "$ticker" 2>/dev/null || true; fi' EXIT
+
 if "$assets/etcd" --version 2>/dev/null | grep -q "etcd Version: ${etcd_version#v}$"; then
   log "etcd ${etcd_version} already built"
 else
   log "building etcd ${etcd_version} (about 1 minute the first time)..."
   start=$SECONDS
+  ticking etcd
   (cd "$tools/etcd" && go build -trimpath -ldflags "-s -w" -o "$assets/etcd.tmp" go.etcd.io/etcd/server/v3)
+  kill "$ticker" 2>/dev/null || true
   mv "$assets/etcd.tmp" "$assets/etcd"
   log "etcd built in $((SECONDS - start))s"
 fi
@@ -49,7 +59,9 @@ else
   ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor}"
   ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
   ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=${k8s_version}"
+  ticking kube-apiserver
   (cd "$tools/kube-apiserver" && go build -trimpath -ldflags "$ldflags" -o "$assets/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+  kill "$ticker" 2>/dev/null || true
   mv "$assets/kube-apiserver.tmp" "$assets/kube-apiserver"
   log "kube-apiserver built in $((SECONDS - start))s"
 fi

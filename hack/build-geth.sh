@@ -20,7 +20,7 @@ else
   log "building geth ${version} (about 2-3 minutes the first time)..."
   start=$SECONDS
   # A line every 30s, so a cold build does not look hung.
-  (n=0; while sleep 30; do n=$((n + 30)); log "still building (${n}s)..."; done) &
+  (n=0; while sleep 30; do n=$((n + 30)); log "still building (${n}s)..."; done) >&2 &
   ticker=$!
   trap 'kill "$ticker" 2>/dev/null || true' EXIT
   (cd "$tools" && go build -trimpath -ldflags "-s -w" -o "$bin.tmp" github.com/ethereum/go-ethereum/cmd/geth)
