@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 	gwconfig "github.com/insforge/integrations-operator/internal/gateway/config"
@@ -59,6 +60,7 @@ func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
 			wantRouteCondition(t, got, integrationsv1alpha1.ConditionGatewayAvailable, metav1.ConditionFalse, integrationsv1alpha1.ReasonDeploymentPending)
 			wantRouteCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonDeploymentPending)
 			wantRouteCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonDeploymentPending)
+			wantKstatus(t, got, kstatus.InProgressStatus)
 
 			d := f.deployment(pr.Name)
 			if len(d.OwnerReferences) != 1 || d.OwnerReferences[0].UID != got.UID || !ptr.Deref(d.OwnerReferences[0].Controller, false) {
@@ -126,6 +128,7 @@ func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
 			f.reconcile(pr.Name)
 			got = f.get(pr.Name)
 			assertRouteReady(t, got)
+			wantKstatus(t, got, kstatus.CurrentStatus)
 			wantRouteCondition(t, got, integrationsv1alpha1.ConditionGatewayAvailable, metav1.ConditionTrue, integrationsv1alpha1.ReasonAvailable)
 			if g := got.Status.Gateway; g.ReadyReplicas != tc.replicas || g.Replicas != tc.replicas ||
 				g.ServiceURL != "http://"+gatewayName(pr.Name)+"."+f.ns+".svc:8080" {
@@ -252,6 +255,7 @@ func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
 		t.Errorf("message does not say how to allow it: %s", c.Message)
 	}
 	wantRouteCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonMockRefused)
+	wantKstatus(t, got, kstatus.FailedStatus)
 	if f.exists(&appsv1.Deployment{}, "demo") {
 		t.Error("a refused mock route got a gateway")
 	}

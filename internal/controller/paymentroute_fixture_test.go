@@ -18,8 +18,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -327,5 +330,21 @@ func routeEventually(tb testing.TB, timeout time.Duration, cond func() string) {
 			tb.Fatalf("gave up after %s: %s", timeout, msg)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// wantKstatus checks what kstatus (Flux `wait: true`, `kubectl wait`) makes of the route.
+func wantKstatus(t *testing.T, pr *integrationsv1alpha1.PaymentRoute, want kstatus.Status) {
+	t.Helper()
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := kstatus.Compute(&unstructured.Unstructured{Object: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != want {
+		t.Fatalf("kstatus of %s = %s (%s), want %s", pr.Name, res.Status, res.Message, want)
 	}
 }
