@@ -96,15 +96,15 @@ func (l *Ledger) writeSettled(batch []*settledReq) {
 		seen[r.id] = true
 		ids, txs, sums = append(ids, r.id), append(txs, r.txHash), append(sums, r.summary)
 	}
-	written := make(map[string]bool, len(ids))
+	written := make(map[string]string, len(ids)) // id → tx hash now in the row
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	rows, err := l.pool.Query(ctx, l.sql.settledBatch, ids, txs, sums)
 	if err == nil {
 		for rows.Next() {
-			var id string
-			if rows.Scan(&id) == nil {
-				written[id] = true
+			var id, tx string
+			if rows.Scan(&id, &tx) == nil {
+				written[id] = tx
 			}
 		}
 		rows.Close()
@@ -113,8 +113,9 @@ func (l *Ledger) writeSettled(batch []*settledReq) {
 	first := map[string]bool{}
 	for _, r := range batch {
 		// Only the first request for an id was in the statement; on error nothing was written.
-		ok := err == nil && written[r.id] && !first[r.id]
+		// The tx hash is compared too, so that a request is acknowledged only for its own write.
+		tx, ok := written[r.id]
+		r.done <- err == nil && ok && tx == r.txHash && !first[r.id]
 		first[r.id] = true
-		r.done <- ok
 	}
 }

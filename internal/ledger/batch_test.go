@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -48,7 +49,11 @@ func TestConcurrentMarkSettledAnswersEachCallerLikeASingleStatement(t *testing.T
 		t.Fatal(err)
 	}
 	for k := range raceErrs {
-		wg.Go(func() { raceErrs[k] = l.MarkSettled(ctx, race.ID, raceTx[k], "200") })
+		id := race.ID
+		if k == 1 {
+			id = strings.ToUpper(id) // the same row under another spelling of its id
+		}
+		wg.Go(func() { raceErrs[k] = l.MarkSettled(ctx, id, raceTx[k], "200") })
 	}
 	wg.Wait()
 

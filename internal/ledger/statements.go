@@ -15,7 +15,7 @@ type statements struct {
 	settling    string
 	settled     string
 	// settledBatch is settled for many rows (uuid, tx hash and summary arrays); it returns the
-	// ids it changed.
+	// id and tx hash of each row it changed.
 	settledBatch string
 	failed      string
 	pending     string
@@ -101,7 +101,7 @@ WHERE id = $1 AND (status IN ('settling', 'pending', 'failed') OR (status = 'set
 	settled_at = coalesce(p.settled_at, now()), updated_at = now()
 FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, tx_hash, summary)
 WHERE p.id = v.id AND (p.status IN ('settling', 'pending', 'failed') OR (p.status = 'settled' AND p.tx_hash = v.tx_hash))
-RETURNING p.id::text`),
+RETURNING p.id::text, p.tx_hash`),
 
 		failed: r.Replace(`UPDATE {T} SET status = 'failed', failure_reason = $3,
 	tx_hash = coalesce(nullif($2, ''), tx_hash), updated_at = now()
