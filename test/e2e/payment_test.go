@@ -247,13 +247,25 @@ func payWithCLI(t *testing.T, ctx context.Context, bin string, payer devchain.Ac
 // last transaction in status.
 func waitSettled(t *testing.T, ctx context.Context, k kubectlRunner, route, total, count, tx string) {
 	t.Helper()
-	var row string
-	waitFor(t, 60*time.Second, "kubectl get paymentroute "+route+" to show "+total, func() bool {
-		row = k.run(ctx, "", "get", "paymentroute", route, "--no-headers")
-		f := strings.Fields(row)
-		// NAME NETWORK READY SETTLED ASSET PAYMENTS AGE
-		return len(f) >= 6 && f[2] == "True" && f[3] == total && f[5] == count
-	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out := k.run(ctx, "", "get", "paymentroute", route)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		row := map[string]string{}
+		if len(lines) == 2 {
+			head, vals := strings.Fields(lines[0]), strings.Fields(lines[1])
+			for i := range min(len(head), len(vals)) {
+				row[head[i]] = vals[i]
+			}
+		}
+		if row["READY"] == "True" && row["SETTLED"] == total && row["PAYMENTS"] == count {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubectl get paymentroute %s does not show Ready, %s settled in %s payment(s) after 60s:\n%s", route, total, count, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	lastTx := k.run(ctx, "", "get", "paymentroute", route, "-o", "jsonpath={.status.settled.lastTxHash}")
 	if !strings.EqualFold(strings.TrimSpace(lastTx), tx) {
 		t.Errorf("%s: status.settled.lastTxHash %q, want the receipt's %s", route, lastTx, tx)
