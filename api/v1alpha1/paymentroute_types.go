@@ -267,23 +267,10 @@ const DefaultRelayerKeySecretKey = "privateKey"
 // MockFacilitator checks signatures locally and pretends to settle. For demos and tests only.
 type MockFacilitator struct{}
 
-// RealtimeMode says how settled payments are announced from the ledger.
-// +kubebuilder:validation:Enum=auto;insforge;notify;off
-type RealtimeMode string
-
-// The realtime modes.
-const (
-	// RealtimeAuto publishes through InsForge realtime if the `realtime` schema exists, else NOTIFY.
-	RealtimeAuto RealtimeMode = "auto"
-	// RealtimeInsForge publishes with realtime.publish to the `x402_payments` channel.
-	RealtimeInsForge RealtimeMode = "insforge"
-	// RealtimeNotify uses pg_notify on the `x402_payments` channel.
-	RealtimeNotify RealtimeMode = "notify"
-	// RealtimeOff announces nothing; the operator then only sees totals on its periodic resync.
-	RealtimeOff RealtimeMode = "off"
-)
-
-// LedgerDatabase is where every payment is recorded, before settle is called.
+// LedgerDatabase is where every payment is recorded, before settle is called. Settled, pending
+// and failed payments are announced with pg_notify on the table's channel (the operator updates
+// totals from it); when the database has InsForge's realtime schema, settled payments are also
+// published with realtime.publish to the channel named after the table (`x402_payments`).
 type LedgerDatabase struct {
 	DatabaseConnection `json:",inline"`
 
@@ -301,10 +288,6 @@ type LedgerDatabase struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="database.table is immutable: changing it would orphan recorded payments"
 	Table string `json:"table,omitempty"`
 
-	// realtime announces settled payments: `auto` (default), `insforge`, `notify` or `off`.
-	// +optional
-	// +kubebuilder:default=auto
-	Realtime RealtimeMode `json:"realtime,omitempty"`
 }
 
 // UnpricedPolicy says what the gateway does with a path that no route prices.

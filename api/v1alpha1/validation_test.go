@@ -113,7 +113,6 @@ func TestValidObjectsGetDefaultsAndObservedGenerationMinusOne(t *testing.T) {
 		{"maxTimeoutSeconds", s.MaxTimeoutSeconds, int32(v1.DefaultMaxTimeoutSecs)},
 		{"database.schema", s.Database.Schema, v1.DefaultLedgerSchema},
 		{"database.table", s.Database.Table, v1.DefaultLedgerTable},
-		{"database.realtime", s.Database.Realtime, v1.RealtimeAuto},
 		{"facilitator.okx.apiVersion", s.Facilitator.OKX.APIVersion, v1.OKXAPIv2},
 		{"facilitator.okx.syncSettle", *s.Facilitator.OKX.SyncSettle, true},
 		{"gateway.replicas", *s.Gateway.Replicas, int32(1)},
