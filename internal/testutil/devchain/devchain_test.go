@@ -31,6 +31,18 @@ func TestDevChain(t *testing.T) {
 	if c.ChainID.Int64() != ChainID {
 		t.Errorf("chain id %d, want %d", c.ChainID, ChainID)
 	}
+	addrs, err := socketAddrs(c.cmd.Process.Pid)
+	if err != nil {
+		t.Fatalf("listing geth's sockets: %v", err)
+	}
+	if len(addrs) == 0 {
+		t.Error("geth holds no socket, want its RPC listener")
+	}
+	for addr, table := range addrs {
+		if !isLoopback(addr) {
+			t.Errorf("geth has a %s socket on %s, want loopback only", table, addr)
+		}
+	}
 
 	payer, err := NewAccount()
 	if err != nil {
