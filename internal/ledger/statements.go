@@ -9,22 +9,22 @@ import (
 
 // statements are the SQL texts of one ledger, built once with its quoted table name.
 type statements struct {
-	claim       string
-	get         string
-	state       string
-	settling    string
-	settled     string
+	claim    string
+	get      string
+	state    string
+	settling string
+	settled  string
 	// settledBatch is settled for many rows (uuid, tx hash and summary arrays); it returns the
 	// id and tx hash of each row it changed.
 	settledBatch string
-	failed      string
-	pending     string
-	release     string
-	unknown     string
-	due         string
-	abandon     string
-	totalsRoute string
-	totalsAll   string
+	failed       string
+	pending      string
+	release      string
+	unknown      string
+	due          string
+	abandon      string
+	totalsRoute  string
+	totalsAll    string
 }
 
 // paymentCols is the column list scanPayment reads, without the payload.
