@@ -25,6 +25,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
 	"github.com/insforge/integrations-operator/internal/testutil/okxfake"
+	"github.com/insforge/integrations-operator/internal/testutil/procnet"
 	"github.com/insforge/integrations-operator/internal/testutil/rlscheck"
 	"github.com/insforge/integrations-operator/internal/testutil/sampleoverlay"
 )
@@ -122,7 +123,7 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 		}
 	}
 
-	startProcess(t, "manager", bins.Manager, nil,
+	mgr := startProcess(t, "manager", bins.Manager, nil,
 		"--kubeconfig", kubeconfig,
 		"--leader-elect", "--leader-election-namespace", ns,
 		"--watch-namespaces", ns,
@@ -195,6 +196,16 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 		t.Errorf("the OKX fake took %d settle calls, want 1", n)
 	}
 	waitSettled(t, ctx, k, okxRoute, "0.01", "1", tx)
+
+	// Every process under test talked and listened on loopback only.
+	for name, pid := range map[string]int{
+		"manager": mgr.cmd.Process.Pid, "gateway " + onchainRoute: gw.Process.Cmd.Process.Pid,
+		"gateway " + okxRoute: gwOKX.Process.Cmd.Process.Pid,
+	} {
+		if bad, err := procnet.NonLoopback(pid); err != nil || len(bad) > 0 {
+			t.Errorf("%s holds sockets off loopback: %v (err %v)", name, bad, err)
+		}
+	}
 }
 
 // runGateway runs the route's rendered Deployment as a local process until the test ends.

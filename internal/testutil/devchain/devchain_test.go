@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insforge/integrations-operator/internal/testutil/procnet"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
 )
 
@@ -31,7 +32,7 @@ func TestDevChain(t *testing.T) {
 	if c.ChainID.Int64() != ChainID {
 		t.Errorf("chain id %d, want %d", c.ChainID, ChainID)
 	}
-	addrs, err := socketAddrs(c.cmd.Process.Pid)
+	addrs, err := procnet.Sockets(c.cmd.Process.Pid)
 	if err != nil {
 		t.Fatalf("listing geth's sockets: %v", err)
 	}
@@ -39,7 +40,7 @@ func TestDevChain(t *testing.T) {
 		t.Error("geth holds no socket, want its RPC listener")
 	}
 	for addr, table := range addrs {
-		if !isLoopback(addr) {
+		if !procnet.IsLoopback(addr) {
 			t.Errorf("geth has a %s socket on %s, want loopback only", table, addr)
 		}
 	}

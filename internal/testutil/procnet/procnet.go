@@ -1,6 +1,6 @@
-//go:build e2e
-
-package devchain
+// Package procnet lists the sockets a process holds, from Linux's /proc, so that tests can
+// check that local servers bind to loopback only.
+package procnet
 
 import (
 	"bufio"
@@ -10,9 +10,9 @@ import (
 	"strings"
 )
 
-// socketAddrs returns the local addresses ("hexIP:hexPort", as in /proc/net/*) of every TCP and
+// Sockets returns the local addresses ("hexIP:hexPort", as in /proc/net/*) of every TCP and
 // UDP socket the process pid holds, so a test can check that nothing but loopback is bound.
-func socketAddrs(pid int) (map[string]string, error) {
+func Sockets(pid int) (map[string]string, error) {
 	fds, err := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
 	if err != nil {
 		return nil, err
@@ -49,8 +49,23 @@ func socketAddrs(pid int) (map[string]string, error) {
 	return addrs, nil
 }
 
-// isLoopback reports whether a /proc/net local address is 127.0.0.1 or ::1.
-func isLoopback(addr string) bool {
+// IsLoopback reports whether a /proc/net local address is 127.0.0.1 or ::1.
+func IsLoopback(addr string) bool {
 	ip, _, _ := strings.Cut(addr, ":")
 	return ip == "0100007F" || ip == "00000000000000000000000001000000"
+}
+
+// NonLoopback lists the sockets of pid bound elsewhere than loopback, as "table addr".
+func NonLoopback(pid int) ([]string, error) {
+	addrs, err := Sockets(pid)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for addr, table := range addrs {
+		if !IsLoopback(addr) {
+			out = append(out, table+" "+addr)
+		}
+	}
+	return out, nil
 }
