@@ -40,6 +40,9 @@ type Overlay struct {
 // Build writes the overlay into dir (which must be empty or new) and returns what `kustomize
 // build` renders from it. The samples live outside dir, hence LoadRestrictionsNone.
 func (o Overlay) Build(ctx context.Context, kustomize, dir string) ([]byte, error) {
+	if _, err := os.Stat(kustomize); err != nil {
+		return nil, fmt.Errorf("sampleoverlay: no kustomize at %s: run `make kustomize`", kustomize)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sampleoverlay: creating %s: %w", dir, err)
 	}
