@@ -286,6 +286,15 @@ func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
 	if warnings != 1 {
 		t.Errorf("want one mock warning event, got %d: %v", warnings, allowed.events.all())
 	}
+
+	// The manager restarted without the flag: the running mock gateway must go, or it would keep
+	// serving content for payments that move no funds.
+	allowed.r.AllowMockFacilitator = false
+	allowed.reconcile("demo")
+	wantRouteCondition(t, allowed.get("demo"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonMockRefused)
+	if allowed.exists(&appsv1.Deployment{}, "demo") {
+		t.Error("the mock gateway kept running after the mock facilitator was refused")
+	}
 }
 
 func TestPaymentRouteMissingSecretOrKeyStalls(t *testing.T) {

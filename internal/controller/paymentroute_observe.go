@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -76,6 +77,11 @@ func (r *PaymentRouteReconciler) observe(ctx context.Context, route *integration
 
 	if route.Spec.Facilitator.Mock != nil {
 		if !r.AllowMockFacilitator {
+			// A gateway rendered while mock was allowed would keep handing out content for
+			// payments that move no funds: take it down.
+			if err := r.stopGateway(ctx, route); err != nil {
+				return fail(err, "")
+			}
 			return fail(stalled(integrationsv1alpha1.ReasonMockRefused,
 				"the mock facilitator moves no funds and is refused: use okx, http or onchain, or start the manager with --allow-mock-facilitator (demos and tests only)"), "")
 		}
@@ -184,5 +190,24 @@ func (r *PaymentRouteReconciler) applyRoute(ctx context.Context, route *integrat
 	r.metrics.applies.Inc()
 	r.recordApplied(key, digest, objs)
 	obs.deployment = objs.Deployment
+	return nil
+}
+
+// stopGateway deletes the route's gateway Deployment if this route controls it.
+func (r *PaymentRouteReconciler) stopGateway(ctx context.Context, route *integrationsv1alpha1.PaymentRoute) error {
+	var dep appsv1.Deployment
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: route.Namespace, Name: gatewayName(route.Name)}, &dep)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the gateway Deployment: %w", err)
+	}
+	if !metav1.IsControlledBy(&dep, route) {
+		return nil
+	}
+	if err := r.Client.Delete(ctx, &dep); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting the gateway Deployment of a refused mock route: %w", err)
+	}
 	return nil
 }
