@@ -177,7 +177,7 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 
 	// PaymentRoute on chain: the gateway runs from the rendered Deployment; then the route is
 	// Ready, a payment with the CLI settles on the dev chain, and kubectl shows the total.
-	gw := runGateway(t, ctx, env, ns, onchainRoute, bins.Gateway)
+	gw, gwLog := runGateway(t, ctx, env, ns, onchainRoute, bins.Gateway)
 	k.run(ctx, "", "wait", "--for=condition=Ready", "paymentroute/"+onchainRoute, "--timeout=120s")
 	tx := payWithCLI(t, ctx, bins.Pay, payer, gw.URL+pricedPath, pricedAtomic)
 	if got, err := token.BalanceOf(ctx, merchant.Address); err != nil || got.Int64() != pricedAtomic {
@@ -186,7 +186,7 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 	waitSettled(t, ctx, k, onchainRoute, "0.25", "1", tx)
 
 	// PaymentRoute through OKX (faked): the same path with signed API calls in between.
-	gwOKX := runGateway(t, ctx, env, ns, okxRoute, bins.Gateway)
+	gwOKX, gwOKXLog := runGateway(t, ctx, env, ns, okxRoute, bins.Gateway)
 	k.run(ctx, "", "wait", "--for=condition=Ready", "paymentroute/"+okxRoute, "--timeout=120s")
 	tx = payWithCLI(t, ctx, bins.Pay, payer, gwOKX.URL+okxPath, okxAtomic)
 	if got, err := token.BalanceOf(ctx, okxMerchant.Address); err != nil || got.Int64() != okxAtomic {
@@ -196,6 +196,20 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 		t.Errorf("the OKX fake took %d settle calls, want 1", n)
 	}
 	waitSettled(t, ctx, k, okxRoute, "0.01", "1", tx)
+
+	// No secret reached a log or a rendered object (they travel as secretKeyRefs only).
+	rendered := k.run(ctx, "", "get", "deployments,configmaps,paymentroutes", "-o", "yaml")
+	for where, text := range map[string]string{
+		"the manager's log": mgr.log(), "the gateway logs": gwLog.String() + gwOKXLog.String(), "the rendered objects": rendered,
+	} {
+		for name, secret := range map[string]string{
+			"relayer key": strings.TrimPrefix(relayer.KeyHex(), "0x"), "OKX secret key": okxSecretKey, "OKX passphrase": okxPassphrase,
+		} {
+			if strings.Contains(strings.ToLower(text), strings.ToLower(secret)) {
+				t.Errorf("the %s appears in %s", name, where)
+			}
+		}
+	}
 
 	// Every process under test talked and listened on loopback only.
 	for name, pid := range map[string]int{
@@ -209,7 +223,7 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 }
 
 // runGateway runs the route's rendered Deployment as a local process until the test ends.
-func runGateway(t *testing.T, ctx context.Context, env *kubetest.Env, ns, route, bin string) *gatewayrun.Gateway {
+func runGateway(t *testing.T, ctx context.Context, env *kubetest.Env, ns, route, bin string) (*gatewayrun.Gateway, *syncBuffer) {
 	t.Helper()
 	var log syncBuffer
 	t.Cleanup(func() {
@@ -229,7 +243,7 @@ func runGateway(t *testing.T, ctx context.Context, env *kubetest.Env, ns, route,
 			t.Errorf("the gateway of %s did not stop cleanly: %v", route, err)
 		}
 	})
-	return gw
+	return gw, &log
 }
 
 // payWithCLI pays for url with the x402-pay binary and returns the receipt's transaction.
