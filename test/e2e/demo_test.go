@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -56,6 +57,22 @@ func TestDemo(t *testing.T) {
 		t.Error("the demo did not print its work dir")
 	} else if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the demo's work dir %s is still there after exit (stat: %v)", m[1], err)
+	}
+	// Nothing it started still listens: the gateway, the dev chain and PostgreSQL are gone.
+	for _, re := range []string{
+		`(?m)^\s+gateway\s+http://(127\.0\.0\.1:\d+)/`,
+		`(?m)^\s+dev chain\s+http://(127\.0\.0\.1:\d+)$`,
+		`(?m)^\s+PostgreSQL\s+postgres://[^@]*@(127\.0\.0\.1:\d+)/`,
+	} {
+		m := regexp.MustCompile(re).FindStringSubmatch(output)
+		if m == nil {
+			t.Errorf("the demo's output lacks an address matching %s", re)
+			continue
+		}
+		if conn, err := net.DialTimeout("tcp", m[1], 2*time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections after the demo exited", m[1])
+		}
 	}
 	if strings.Contains(output, "X402_PAY_KEY=0x") {
 		t.Error("the demo printed the payer's key")
