@@ -287,7 +287,6 @@ type LedgerDatabase struct {
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z_][a-zA-Z0-9_]{0,62}$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="database.table is immutable: changing it would orphan recorded payments"
 	Table string `json:"table,omitempty"`
-
 }
 
 // UnpricedPolicy says what the gateway does with a path that no route prices.
