@@ -2,120 +2,322 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Settled outcomes are written in batches. The notify trigger makes every settled commit take
-// PostgreSQL's NOTIFY lock, which is held until the commit's WAL flush: settled commits are
-// serialized through fsync, one per payment, and cannot share a flush (group commit) the way
-// other commits do. Measured on the durable benchmark server, the trigger cut the paid path's
-// ledger throughput about 3× (see docs/benchmarks.md, "Ledger"). Writing the settled outcomes
-// that arrive together in one statement pays the lock and the flush once per batch; every row
-// still gets its own notification, and each caller returns only after its row is committed
-// (synchronously, as before).
+// The paid path's three writes (claim, settling, settled) are batched: the requests of one kind
+// that arrive while a batch of that kind is being written go together into the next, as one
+// statement and one commit. On a busy gateway this replaces a round trip, a transaction and a
+// commit (with its WAL flush, for settling and settled) per payment by one per batch, which is
+// most of PostgreSQL's CPU per payment and most of the gateway's database work (see
+// docs/benchmarks.md, "Ledger"). Settled outcomes gain the most: the notify trigger makes every
+// settled commit hold PostgreSQL's NOTIFY lock until its WAL flush, so one-row commits were
+// serialized through fsync and could not share a flush.
 //
-// There is no timer: whoever finds no flush under way starts one, and what arrives during a
-// flush goes into the next. A single payment waits for nothing.
+// There is no timer: whoever finds no batch under way starts one, so a payment alone waits for
+// nothing. Each caller gets exactly the answer a single statement would give it: a request the
+// batch did not settle for certain (its row did not match, the batch failed, a duplicate in the
+// same batch) is run again alone by its caller, and the single statement gives the exact result
+// or error. Every statement is idempotent for its own request, so running it again is safe.
 
-// maxSettledBatch bounds one statement's rows.
-const maxSettledBatch = 256
+// maxBatch bounds one statement's rows.
+const maxBatch = 256
 
 // batchTimeout bounds one batch statement; callers also stop waiting when their own context ends.
 const batchTimeout = 10 * time.Second
 
-type settledReq struct {
-	id, txHash, summary string
-	// done receives true when the batch recorded the row, false when the caller must write it
-	// alone (the batch failed or did not match the row, e.g. a wrong state or a duplicate id):
-	// the single statement then gives the exact error.
-	done chan bool
+// batcher collects requests of one kind and writes them in batches with write, one batch at a
+// time. write must answer every request of its batch.
+type batcher[R any] struct {
+	write func(ctx context.Context, batch []R)
+
+	mu       sync.Mutex
+	queue    []R
+	flushing bool
 }
 
-type settledBatcher struct {
-	mu       sync.Mutex
-	queue    []*settledReq
-	flushing bool
+// submit queues r; write answers it. A caller that finds no batch under way writes the batch
+// itself (no hand-off to another goroutine, which costs a payment alone a wake-up or more on a
+// busy machine) and leaves what queued meanwhile to a background drain.
+func (b *batcher[R]) submit(r R) {
+	b.mu.Lock()
+	b.queue = append(b.queue, r)
+	if b.flushing {
+		b.mu.Unlock()
+		return
+	}
+	b.flushing = true
+	b.mu.Unlock()
+	if b.writeNext() { // r is in this batch: the queue was empty when no batch was under way
+		go b.drain()
+	}
+}
+
+// drain writes batches until the queue is empty.
+func (b *batcher[R]) drain() {
+	for b.writeNext() {
+	}
+}
+
+// writeNext writes the next batch and reports whether more requests are queued; when none
+// are, it ends the flush.
+func (b *batcher[R]) writeNext() bool {
+	b.mu.Lock()
+	n := min(len(b.queue), maxBatch)
+	batch := b.queue[:n:n]
+	b.queue = b.queue[n:]
+	if len(b.queue) == 0 {
+		b.queue = nil
+	}
+	b.mu.Unlock()
+	if n > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		b.write(ctx, batch)
+		cancel()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		b.flushing = false
+		return false
+	}
+	return true
+}
+
+// batchers are a ledger's three batched writes.
+type batchers struct {
+	claims   batcher[*claimReq]
+	settling batcher[*settlingReq]
+	settled  batcher[*settledReq]
+}
+
+func (l *Ledger) initBatchers() {
+	l.batch.claims.write = l.writeClaims
+	l.batch.settling.write = l.writeSettling
+	l.batch.settled.write = l.writeSettled
+}
+
+// await waits for a batched request's answer. ok is false when the caller must run its request
+// alone: the batch did not settle it, or ctx ended (the single statement then fails with ctx's
+// error; the batch may still have written the row, which every statement here tolerates).
+func await[T any](ctx context.Context, done <-chan batchAnswer[T]) (T, bool) {
+	select {
+	case a := <-done:
+		return a.val, a.ok
+	case <-ctx.Done():
+		var zero T
+		return zero, false
+	}
+}
+
+// batchAnswer is a batch's answer to one request: ok means val is final.
+type batchAnswer[T any] struct {
+	val T
+	ok  bool
+}
+
+func newDone[T any]() chan batchAnswer[T] { return make(chan batchAnswer[T], 1) }
+
+// claimReq is one Claim in a batch; in is normalized.
+type claimReq struct {
+	in   Intent
+	done chan batchAnswer[claimOutcome]
+}
+
+// claimOutcome is a batch's final answer to a claim: the won row, or an error after which
+// the claim may or may not have been committed.
+type claimOutcome struct {
+	won Payment
+	err error
+}
+
+// claimBatched claims through the batcher. ok is false when the caller must run the single
+// claim statement: the row exists and was not claimable (a replay: the single statement
+// returns it), or the batch failed before anything could be committed.
+func (l *Ledger) claimBatched(ctx context.Context, in Intent) (claimOutcome, bool) {
+	r := &claimReq{in: in, done: newDone[claimOutcome]()}
+	l.batch.claims.submit(r)
+	return await(ctx, r.done)
+}
+
+// writeClaims inserts (or reclaims) a batch of claims in one asynchronously committed
+// statement. Every returned row is a won claim; the others are answered "run alone".
+func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq) {
+	n := len(batch)
+	cols := make([][]string, 11)
+	for i := range cols {
+		cols[i] = make([]string, 0, n)
+	}
+	mocks := make([]bool, 0, n)
+	payloads := make([]*string, 0, n)
+	inBatch := make(map[string]*claimReq, n)
+	for _, r := range batch {
+		key := r.in.Payer + "/" + r.in.Nonce
+		if inBatch[key] != nil {
+			continue // one statement may not touch a row twice; the duplicate runs alone
+		}
+		inBatch[key] = r
+		in := r.in
+		for i, v := range []string{in.Payer, in.Nonce, in.Route, in.Endpoint, in.Resource, in.Amount,
+			in.Network, in.Asset, in.PayTo, in.Chain, in.Facilitator} {
+			cols[i] = append(cols[i], v)
+		}
+		mocks = append(mocks, in.Mock)
+		var payload *string
+		if len(in.Payload) > 0 {
+			s := string(in.Payload)
+			payload = &s
+		}
+		payloads = append(payloads, payload)
+	}
+	won := make(map[*claimReq]Payment, n)
+	args := make([]any, 0, 13)
+	for _, c := range cols {
+		args = append(args, c)
+	}
+	rows, err := l.pool.Query(ctx, l.sql.claimBatch, append(args, mocks, payloads)...)
+	if err == nil {
+		for rows.Next() {
+			p, serr := scanPayment(rows, false)
+			if serr != nil {
+				err = serr
+				break
+			}
+			if r := inBatch[p.Payer+"/"+p.Nonce]; r != nil {
+				won[r] = p
+			}
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	// A claim that ran alone after a batch committed it would find its own row and lose it, so
+	// only errors that prove nothing was committed (the server refused the statement, or it was
+	// never sent) send the batch's requests to run alone; any other error is their answer.
+	unknown := err != nil && !isServerError(err) && !pgconn.SafeToRetry(err)
+	for _, r := range batch {
+		p, ok := won[r]
+		switch {
+		case unknown:
+			r.done <- batchAnswer[claimOutcome]{val: claimOutcome{err: err}, ok: true}
+		default:
+			// A duplicate was not in the statement.
+			r.done <- batchAnswer[claimOutcome]{val: claimOutcome{won: p}, ok: err == nil && ok && inBatch[r.in.Payer+"/"+r.in.Nonce] == r}
+		}
+	}
+}
+
+// isServerError reports an error the server returned for the statement: it was rolled back.
+func isServerError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
+}
+
+// settlingReq is one MarkSettling in a batch.
+type settlingReq struct {
+	t    Ticket
+	done chan batchAnswer[struct{}]
+}
+
+// markSettlingBatched marks a claim settling through the batcher. ok is false when the caller
+// must run the single statement (which gives the exact error, or succeeds idempotently).
+func (l *Ledger) markSettlingBatched(ctx context.Context, t Ticket) bool {
+	r := &settlingReq{t: t, done: newDone[struct{}]()}
+	l.batch.settling.submit(r)
+	_, ok := await(ctx, r.done)
+	return ok
+}
+
+// writeSettling marks a batch of claims settling in one synchronously committed statement:
+// when a caller is answered ok, its row is durably settling and it may call settle.
+func (l *Ledger) writeSettling(ctx context.Context, batch []*settlingReq) {
+	ids := make([]string, 0, len(batch))
+	seqs := make([]int32, 0, len(batch))
+	first := make(map[string]*settlingReq, len(batch))
+	for _, r := range batch {
+		if first[r.t.ID] != nil {
+			continue
+		}
+		first[r.t.ID] = r
+		ids, seqs = append(ids, r.t.ID), append(seqs, int32(r.t.Seq))
+	}
+	written := make(map[string]int32, len(ids)) // id → claims of the row now settling
+	rows, err := l.pool.Query(ctx, l.sql.settlingBatch, ids, seqs)
+	if err == nil {
+		for rows.Next() {
+			var id string
+			var seq int32
+			if err = rows.Scan(&id, &seq); err != nil {
+				break
+			}
+			written[id] = seq
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	for _, r := range batch {
+		seq, ok := written[r.t.ID]
+		r.done <- batchAnswer[struct{}]{ok: err == nil && ok && int(seq) == r.t.Seq && first[r.t.ID] == r}
+	}
+}
+
+// settledReq is one settled outcome in a batch.
+type settledReq struct {
+	id, txHash, summary string
+	done                chan batchAnswer[struct{}]
 }
 
 // markSettledBatched records a settlement through the batcher. Its result is that of
 // markSettled on the pool.
 func (l *Ledger) markSettledBatched(ctx context.Context, id, txHash, summary string) error {
-	r := &settledReq{id: id, txHash: txHash, summary: summary, done: make(chan bool, 1)}
-	b := &l.settled
-	b.mu.Lock()
-	b.queue = append(b.queue, r)
-	if !b.flushing {
-		b.flushing = true
-		go l.flushSettled()
+	r := &settledReq{id: id, txHash: txHash, summary: summary, done: newDone[struct{}]()}
+	l.batch.settled.submit(r)
+	if _, ok := await(ctx, r.done); ok {
+		return nil
 	}
-	b.mu.Unlock()
-	select {
-	case ok := <-r.done:
-		if ok {
-			return nil
-		}
-		return l.markSettled(ctx, l.pool, id, txHash, summary)
-	case <-ctx.Done():
-		// The batch may still commit the row; a retry with the same tx hash is idempotent.
-		return l.markSettled(ctx, l.pool, id, txHash, summary)
-	}
+	// Run alone; after ctx ended the batch may still commit the row, and a retry with the same
+	// tx hash is idempotent.
+	return l.markSettled(ctx, l.pool, id, txHash, summary)
 }
 
-// flushSettled writes batches until the queue is empty.
-func (l *Ledger) flushSettled() {
-	b := &l.settled
-	for {
-		b.mu.Lock()
-		n := min(len(b.queue), maxSettledBatch)
-		if n == 0 {
-			b.flushing = false
-			b.mu.Unlock()
-			return
-		}
-		batch := b.queue[:n:n]
-		b.queue = b.queue[n:]
-		if len(b.queue) == 0 {
-			b.queue = nil
-		}
-		b.mu.Unlock()
-		l.writeSettled(batch)
-	}
-}
-
-// writeSettled records batch in one statement and tells each caller whether its row was written.
-func (l *Ledger) writeSettled(batch []*settledReq) {
+// writeSettled records a batch of settlements in one synchronously committed statement.
+func (l *Ledger) writeSettled(ctx context.Context, batch []*settledReq) {
 	ids := make([]string, 0, len(batch))
 	txs := make([]string, 0, len(batch))
 	sums := make([]string, 0, len(batch))
-	seen := make(map[string]bool, len(batch))
+	first := make(map[string]*settledReq, len(batch))
 	for _, r := range batch {
-		if seen[r.id] { // the statement would update the row once; the caller writes it alone
+		if first[r.id] != nil { // the statement would update the row once; the caller writes it alone
 			continue
 		}
-		seen[r.id] = true
+		first[r.id] = r
 		ids, txs, sums = append(ids, r.id), append(txs, r.txHash), append(sums, r.summary)
 	}
 	written := make(map[string]string, len(ids)) // id → tx hash now in the row
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
 	rows, err := l.pool.Query(ctx, l.sql.settledBatch, ids, txs, sums)
 	if err == nil {
 		for rows.Next() {
 			var id, tx string
-			if rows.Scan(&id, &tx) == nil {
-				written[id] = tx
+			if err = rows.Scan(&id, &tx); err != nil {
+				break
 			}
+			written[id] = tx
 		}
 		rows.Close()
-		err = rows.Err()
+		if err == nil {
+			err = rows.Err()
+		}
 	}
-	first := map[string]bool{}
 	for _, r := range batch {
-		// Only the first request for an id was in the statement; on error nothing was written.
 		// The tx hash is compared too, so that a request is acknowledged only for its own write.
 		tx, ok := written[r.id]
-		r.done <- err == nil && ok && tx == r.txHash && !first[r.id]
-		first[r.id] = true
+		r.done <- batchAnswer[struct{}]{ok: err == nil && ok && tx == r.txHash && first[r.id] == r}
 	}
 }

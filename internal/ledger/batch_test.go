@@ -5,6 +5,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Settled outcomes written at the same time may share a statement; each caller must still get
@@ -93,4 +96,225 @@ func TestConcurrentMarkSettledAnswersEachCallerLikeASingleStatement(t *testing.T
 	if p := mustStatus(t, l, race.ID, StatusSettled); p.TxHash != raceTx[winner] {
 		t.Errorf("race row tx = %s, want the winner's %s", p.TxHash, raceTx[winner])
 	}
+}
+
+// queueBehindABlockedBatch makes the batcher b's requests share one statement: it locks the
+// ledger table, lets first (one request) start a batch that blocks on the lock, starts rest
+// (n requests) and waits until all of them are queued behind it. The returned func releases
+// the lock; the queued requests are then written as one batch.
+func queueBehindABlockedBatch[R any](t *testing.T, pool *pgxpool.Pool, b *batcher[R], first func(), rest []func()) (wait func()) {
+	t.Helper()
+	ctx := testCtx(t)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE x402_payments IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(first)
+	waitFor(t, "the first request to be taken into a batch", func() bool { return queued(b) == 0 && flushing(b) })
+	for _, f := range rest {
+		wg.Go(f)
+	}
+	waitFor(t, "every request to queue behind the blocked batch", func() bool { return queued(b) == len(rest) })
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return wg.Wait
+}
+
+func queued[R any](b *batcher[R]) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}
+
+func flushing[R any](b *batcher[R]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.flushing
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Claims written in one batch statement must answer each caller as a single statement would:
+// one winner per (payer, nonce) even when the batch holds the same payment twice, released
+// rows claimed again with a new ticket, rows in flight returned unclaimed.
+func TestBatchedClaimsAnswerEachCallerLikeASingleStatement(t *testing.T) {
+	l, pool, _ := newLedger(t)
+	ctx := testCtx(t)
+
+	const fresh = 30
+	freshIn := make([]Intent, fresh)
+	for i := range freshIn {
+		freshIn[i] = intent("ns/r", "1000")
+	}
+	released := make([]Intent, 5)
+	for i := range released {
+		released[i] = intent("ns/r", "1000")
+		c := claimWon(t, l, released[i])
+		if err := l.Release(ctx, c.Ticket, "verify failed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inFlight := intent("ns/r", "1000")
+	claimWon(t, l, inFlight)
+
+	type answer struct {
+		in  Intent
+		res ClaimResult
+		err error
+	}
+	var mu sync.Mutex
+	var answers []answer
+	claim := func(in Intent) func() {
+		return func() {
+			res, err := l.Claim(ctx, in)
+			mu.Lock()
+			answers = append(answers, answer{in, res, err})
+			mu.Unlock()
+		}
+	}
+	var rest []func()
+	for _, in := range freshIn {
+		rest = append(rest, claim(in), claim(in)) // each fresh payment twice in the same batch
+	}
+	for _, in := range released {
+		rest = append(rest, claim(in))
+	}
+	rest = append(rest, claim(inFlight))
+	queueBehindABlockedBatch(t, pool, &l.batch.claims, claim(intent("ns/r", "1000")), rest)()
+
+	wins := map[string]int{}
+	for _, a := range answers {
+		if a.err != nil {
+			t.Fatalf("claim %s: %v", a.in.Nonce, a.err)
+		}
+		key := a.in.Payer + "/" + a.in.Nonce
+		if a.res.Won {
+			wins[key]++
+			if a.res.Payment.Status != StatusVerifying || a.res.Ticket.ID != a.res.Payment.ID {
+				t.Errorf("won claim %s: %+v", key, a.res)
+			}
+		} else if a.res.Payment.Status != StatusVerifying || a.res.Payment.ID == "" {
+			t.Errorf("lost claim %s saw %+v, want the verifying row", key, a.res.Payment)
+		}
+	}
+	for _, in := range freshIn {
+		if n := wins[in.Payer+"/"+in.Nonce]; n != 1 {
+			t.Errorf("fresh payment claimed twice in one batch: %d winners, want 1", n)
+		}
+	}
+	for _, a := range answers {
+		for _, in := range released {
+			if a.in.Nonce == in.Nonce && (!a.res.Won || a.res.Ticket.Seq != 2) {
+				t.Errorf("released payment claimed again: %+v, want won with ticket 2", a.res)
+			}
+		}
+		if a.in.Nonce == inFlight.Nonce && a.res.Won {
+			t.Errorf("a payment in flight was claimed again")
+		}
+	}
+	if len(answers) != len(rest)+1 {
+		t.Fatalf("%d answers for %d claims", len(answers), len(rest)+1)
+	}
+}
+
+// A batch the server refuses (here a payload that is not JSON) must not fail the other claims
+// in it: they run alone and win; the bad one gets the server's error.
+func TestClaimBatchRefusedByTheServerFallsBackToSingleStatements(t *testing.T) {
+	l, pool, _ := newLedger(t)
+	ctx := testCtx(t)
+	good := make([]Intent, 10)
+	errs := make([]error, len(good))
+	var rest []func()
+	for i := range good {
+		good[i] = intent("ns/r", "1000")
+		rest = append(rest, func() {
+			var c ClaimResult
+			c, errs[i] = l.Claim(ctx, good[i])
+			if errs[i] == nil && !c.Won {
+				errs[i] = errors.New("fresh claim not won")
+			}
+		})
+	}
+	bad := intent("ns/r", "1000")
+	bad.Payload = []byte(`{not json`)
+	var badErr error
+	rest = append(rest, func() { _, badErr = l.Claim(ctx, bad) })
+	queueBehindABlockedBatch(t, pool, &l.batch.claims, func() { _, _ = l.Claim(ctx, intent("ns/r", "1000")) }, rest)()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("good claim %d in a refused batch: %v", i, err)
+		}
+	}
+	if badErr == nil || !strings.Contains(badErr.Error(), "json") {
+		t.Errorf("claim with a payload that is not JSON: %v, want the server's JSON error", badErr)
+	}
+}
+
+// Settling marks written in one batch: each winner's row is settling; the same ticket twice is
+// idempotent; a stale ticket (the row was claimed again) and a released claim are refused
+// with ErrInvalidTransition, exactly as alone.
+func TestBatchedSettlingAnswersEachCallerLikeASingleStatement(t *testing.T) {
+	l, pool, _ := newLedger(t)
+	ctx := testCtx(t)
+	tickets := make([]Ticket, 20)
+	for i := range tickets {
+		tickets[i] = claimWon(t, l, intent("ns/r", "1000")).Ticket
+	}
+	reclaimedIn := intent("ns/r", "1000")
+	stale := claimWon(t, l, reclaimedIn).Ticket
+	if err := l.Release(ctx, stale, "upstream 500"); err != nil {
+		t.Fatal(err)
+	}
+	current := claimWon(t, l, reclaimedIn).Ticket
+	releasedT := claimWon(t, l, intent("ns/r", "1000")).Ticket
+	if err := l.Release(ctx, releasedT, "verify failed"); err != nil {
+		t.Fatal(err)
+	}
+	upper := claimWon(t, l, intent("ns/r", "1000")).Ticket
+	upper.ID = strings.ToUpper(upper.ID) // another spelling of the same id runs alone
+
+	errs := make([]error, len(tickets))
+	var rest []func()
+	for i := range tickets {
+		rest = append(rest, func() { errs[i] = l.MarkSettling(ctx, tickets[i]) })
+	}
+	var errTwice, errStale, errCurrent, errReleased, errUpper error
+	rest = append(rest,
+		func() { errTwice = l.MarkSettling(ctx, tickets[0]) },
+		func() { errStale = l.MarkSettling(ctx, stale) },
+		func() { errCurrent = l.MarkSettling(ctx, current) },
+		func() { errReleased = l.MarkSettling(ctx, releasedT) },
+		func() { errUpper = l.MarkSettling(ctx, upper) },
+	)
+	first := claimWon(t, l, intent("ns/r", "1000")).Ticket
+	queueBehindABlockedBatch(t, pool, &l.batch.settling, func() { _ = l.MarkSettling(ctx, first) }, rest)()
+
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("ticket %d: %v", i, err)
+		}
+		mustStatus(t, l, tickets[i].ID, StatusSettling)
+	}
+	if errTwice != nil || errCurrent != nil || errUpper != nil {
+		t.Errorf("same ticket twice: %v; current ticket of a reclaimed row: %v; upper-case id: %v", errTwice, errCurrent, errUpper)
+	}
+	mustStatus(t, l, current.ID, StatusSettling)
+	if !errors.Is(errStale, ErrInvalidTransition) || !errors.Is(errReleased, ErrInvalidTransition) {
+		t.Errorf("stale ticket: %v; released claim: %v; want ErrInvalidTransition for both", errStale, errReleased)
+	}
+	mustStatus(t, l, releasedT.ID, StatusReleased)
 }

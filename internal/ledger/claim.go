@@ -31,6 +31,17 @@ func (l *Ledger) Claim(ctx context.Context, in Intent) (ClaimResult, error) {
 	if err != nil {
 		return ClaimResult{}, err
 	}
+	if o, ok := l.claimBatched(ctx, in); ok {
+		if o.err != nil {
+			return ClaimResult{}, fmt.Errorf("ledger: claiming payment %s/%s: %w", in.Payer, in.Nonce, o.err)
+		}
+		return ClaimResult{Won: true, Ticket: Ticket{ID: o.won.ID, Seq: o.won.Claims}, Payment: o.won}, nil
+	}
+	return l.claimAlone(ctx, in)
+}
+
+// claimAlone is Claim as a single statement; it also returns the row it did not win.
+func (l *Ledger) claimAlone(ctx context.Context, in Intent) (ClaimResult, error) {
 	payload := []byte(in.Payload)
 	if len(payload) == 0 {
 		payload = nil

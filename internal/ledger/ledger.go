@@ -12,15 +12,15 @@ import (
 
 // Ledger records payments in one table. It is safe for concurrent use.
 //
-// Every method is one SQL statement (one round trip on the success path); settled outcomes
-// written concurrently share one (see markSettledBatched). pgx's default
-// statement cache prepares each statement once per connection, so the hot path runs prepared
-// statements without naming them by hand.
+// Every method is one SQL statement (one round trip on the success path); the paid path's
+// claims, settling marks and settled outcomes that arrive together share one per kind (see
+// batch.go). pgx's default statement cache prepares each statement once per connection, so
+// the hot path runs prepared statements without naming them by hand.
 type Ledger struct {
-	pool    *pgxpool.Pool
-	n       names
-	sql     statements
-	settled settledBatcher
+	pool  *pgxpool.Pool
+	n     names
+	sql   statements
+	batch batchers
 }
 
 // querier is what both a pool and a single connection (the resolver's) offer.
@@ -38,7 +38,9 @@ func New(pool *pgxpool.Pool, opts Options) (*Ledger, error) {
 		return nil, err
 	}
 	n := newNames(opts)
-	return &Ledger{pool: pool, n: n, sql: buildStatements(n)}, nil
+	l := &Ledger{pool: pool, n: n, sql: buildStatements(n)}
+	l.initBatchers()
+	return l, nil
 }
 
 // Channel is the NOTIFY channel this ledger's trigger uses (the table name).

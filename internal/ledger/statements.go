@@ -9,11 +9,16 @@ import (
 
 // statements are the SQL texts of one ledger, built once with its quoted table name.
 type statements struct {
-	claim    string
-	get      string
-	state    string
-	settling string
-	settled  string
+	claim string
+	// claimBatch is claim for many intents (one array per column); it returns the won rows.
+	claimBatch string
+	get        string
+	state      string
+	settling   string
+	// settlingBatch is settling for many tickets (uuid and claims arrays); it returns the id
+	// and claims of each row it marked.
+	settlingBatch string
+	settled       string
 	// settledBatch is settled for many rows (uuid, tx hash and summary arrays); it returns the
 	// id and tx hash of each row it changed.
 	settledBatch string
@@ -82,12 +87,38 @@ UNION ALL
 SELECT false, {COLS} FROM {T}
 WHERE payer_address = $1 AND nonce = $2 AND NOT EXISTS (SELECT 1 FROM ins)`),
 
+		// The batched claim: the same insert for many intents, committed asynchronously. Only won
+		// rows are returned; an intent whose row exists and is not claimable is claimed again
+		// alone, which returns that row.
+		claimBatch: r.Replace(`WITH {ASYNC_CTE}, v AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+		$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[], $13::text[])
+		AS v(payer, nonce, route, endpoint, resource, amount, network, asset, pay_to, chain, facilitator, mock, payload)
+)
+INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, network, asset,
+	pay_to, chain, facilitator, mock, payload, status)
+SELECT v.payer, v.nonce, v.route, v.endpoint, v.resource, v.amount, v.network, v.asset, v.pay_to,
+	v.chain, v.facilitator, v.mock, v.payload::jsonb, 'verifying' FROM v, async
+ON CONFLICT (payer_address, nonce) DO UPDATE SET
+	route = EXCLUDED.route, endpoint = EXCLUDED.endpoint, resource = EXCLUDED.resource,
+	amount = EXCLUDED.amount, network = EXCLUDED.network, asset = EXCLUDED.asset,
+	pay_to = EXCLUDED.pay_to, chain = EXCLUDED.chain, facilitator = EXCLUDED.facilitator,
+	mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = 'verifying', tx_hash = NULL,
+	failure_reason = NULL, response_summary = NULL, attempts = 0, claims = p.claims + 1,
+	settled_at = NULL, updated_at = now()
+WHERE p.status IN ('released', 'failed')
+RETURNING {COLS}`),
+
 		get:   r.Replace(`SELECT {COLS}, payload FROM {T} WHERE id = $1`),
 		state: r.Replace(`SELECT status, coalesce(tx_hash, '') FROM {T} WHERE id = $1`),
 
 		// Idempotent for the same ticket, so a retry after a lost reply does not block settle.
 		settling: r.Replace(`UPDATE {T} SET status = 'settling', updated_at = now()
 WHERE id = $1 AND claims = $2 AND status IN ('verifying', 'settling')`),
+		settlingBatch: r.Replace(`UPDATE {T} AS p SET status = 'settling', updated_at = now()
+FROM unnest($1::uuid[], $2::integer[]) AS v(id, claims)
+WHERE p.id = v.id AND p.claims = v.claims AND p.status IN ('verifying', 'settling')
+RETURNING p.id::text, p.claims`),
 
 		// Idempotent for the same tx hash. From failed too: a tx hash is stronger evidence than
 		// an earlier failure verdict.
