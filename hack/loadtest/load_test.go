@@ -45,12 +45,27 @@ func pgSettings(b *testing.B) map[string]string {
 }
 
 type result struct {
-	Requests int64         `json:"requests"`
-	RPS      float64       `json:"rps"`
-	P50ms    float64       `json:"p50_ms"`
-	P99ms    float64       `json:"p99_ms"`
-	Status   map[int]int64 `json:"status"`
-	Errors   int64         `json:"errors"`
+	Requests       int64              `json:"requests"`
+	RPS            float64            `json:"rps"`
+	P50ms          float64            `json:"p50_ms"`
+	P99ms          float64            `json:"p99_ms"`
+	Status         map[int]int64      `json:"status"`
+	Errors         int64              `json:"errors"`
+	CPUusPerReq    map[string]float64 `json:"cpu_us_per_req"`
+	MachineBusyPct float64            `json:"machine_busy_pct"`
+}
+
+// cpuFigures formats the CPU time per request of r, by process, as the generator measured it.
+func cpuFigures(r result) string {
+	var sb strings.Builder
+	sb.WriteString("cpu µs/req")
+	for _, name := range []string{"gen", "gateway", "postgres", "bench", "machine"} {
+		if v, ok := r.CPUusPerReq[name]; ok {
+			fmt.Fprintf(&sb, " %s %.0f", name, v)
+		}
+	}
+	fmt.Fprintf(&sb, " (busy %.0f%%)", r.MachineBusyPct)
+	return sb.String()
 }
 
 func serve(b *testing.B, h http.Handler) string {
@@ -96,6 +111,13 @@ func freeAddr(b *testing.B) string {
 // mock facilitator, ledger migrated at start) on the database dbURL, and returns its data URL
 // once it is ready.
 func startGateway(b *testing.B, bin, upstream, dbURL string) string {
+	u, _ := startGatewayPID(b, bin, upstream, dbURL)
+	return u
+}
+
+// startGatewayPID is startGateway that also returns the gateway's pid, for the generator to
+// measure the gateway's CPU time.
+func startGatewayPID(b *testing.B, bin, upstream, dbURL string) (string, int) {
 	b.Helper()
 	dir := b.TempDir()
 	listen, admin := freeAddr(b), freeAddr(b)
@@ -132,7 +154,7 @@ func startGateway(b *testing.B, bin, upstream, dbURL string) string {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return "http://" + listen
+				return "http://" + listen, cmd.Process.Pid
 			}
 		}
 		if time.Now().After(deadline) {
@@ -202,9 +224,13 @@ func BenchmarkGatewayLoad(b *testing.B) {
 
 	settings := pgSettings(b)
 	srv := pgtest.StartServer(b, pgtest.Options{Settings: settings})
-	type gw struct{ name, url, db string }
+	type gw struct {
+		name, url, db string
+		pid           int
+	}
 	newGW := func(name, bin string, db *pgtest.Database) gw {
-		return gw{name, startGateway(b, bin, upstream, db.URL), db.URL}
+		u, pid := startGatewayPID(b, bin, upstream, db.URL)
+		return gw{name, u, db.URL, pid}
 	}
 	cgoGW := newGW("cgo, durable PG", gwCgo, srv.NewDatabase(b))
 	pureGW := newGW("pure Go, durable PG", gwPure, srv.NewDatabase(b))
@@ -216,8 +242,12 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	// to show the ceiling the CPU sets on this machine.
 	fastGW := newGW("cgo, PG fsync off", gwCgo, pgtest.NewDatabase(b))
 
-	run := func(name, target string, conc int, pay bool) result {
-		args := []string{"-url", target, "-c", fmt.Sprint(conc), "-d", dur.String(), "-warmup", "2s"}
+	// The generator reports the CPU time per request of these processes: this one (upstream and
+	// reverse proxy), PostgreSQL (all its processes) and, in the gateway cases, the gateway.
+	watchBase := fmt.Sprintf("bench=%d,postgres=comm:postgres", os.Getpid())
+	watchGW := func(g gw) string { return fmt.Sprintf("gateway=%d,%s", g.pid, watchBase) }
+	run := func(name, target string, conc int, pay bool, watch string) result {
+		args := []string{"-url", target, "-c", fmt.Sprint(conc), "-d", dur.String(), "-warmup", "2s", "-watch", watch}
 		if pay {
 			// Bounded: enough pre-signed payments for 6,000 payments/s.
 			args = append(args, "-pay", "-max", fmt.Sprint(int((dur.Seconds()+2)*6000)))
@@ -234,7 +264,7 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 			b.Fatalf("%s: %v: %s", name, err, out.String())
 		}
-		report("%-44s c=%-3d %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  status %v errors %d", name, conc, r.RPS, r.P50ms, r.P99ms, r.Status, r.Errors)
+		report("%-44s c=%-3d %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  status %v errors %d  %s", name, conc, r.RPS, r.P50ms, r.P99ms, r.Status, r.Errors, cpuFigures(r))
 		return r
 	}
 	report("GOMAXPROCS %d, %s/%s, %d CPUs, duration %s per case, durable PG settings %v", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), dur, settings)
@@ -242,14 +272,14 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		report("load average before: %s", strings.TrimSpace(string(la)))
 	}
 	for range b.N {
-		a := run("(a) bare upstream", upstream+"/paid", 64, false)
-		p := run("(b) httputil.ReverseProxy", proxy+"/paid", 64, false)
-		c := run("(c) gateway 402 challenge (cgo)", cgoGW.url+"/paid", 64, false)
+		a := run("(a) bare upstream", upstream+"/paid", 64, false, watchBase)
+		p := run("(b) httputil.ReverseProxy", proxy+"/paid", 64, false, watchBase)
+		c := run("(c) gateway 402 challenge (cgo)", cgoGW.url+"/paid", 64, false, watchGW(cgoGW))
 		report("ratios: (b)/(a) %.2f  (c)/(b) %.2f", p.RPS/a.RPS, c.RPS/p.RPS)
 		var d16, d64 result
 		for _, g := range append(paid, fastGW) {
-			r16 := run("(d) gateway paid, "+g.name, g.url+"/paid", 16, true)
-			r64 := run("(d) gateway paid, "+g.name, g.url+"/paid", 64, true)
+			r16 := run("(d) gateway paid, "+g.name, g.url+"/paid", 16, true, watchGW(g))
+			r64 := run("(d) gateway paid, "+g.name, g.url+"/paid", 64, true, watchGW(g))
 			report("  %s: settled rows %d, 200s %d, (d64)/(b) %.3f", g.name, countSettled(b, g.db), r16.Status[200]+r64.Status[200], r64.RPS/p.RPS)
 			if g == cgoGW {
 				d16, d64 = r16, r64
