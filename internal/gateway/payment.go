@@ -75,7 +75,7 @@ func (h *Handler) decodePayment(r *http.Request, rt *route, now time.Time) (*pay
 	}
 	p.raw = raw
 	p.verified = v
-	p.payer = v.Payer.Hex()
+	p.payer = v.PayerHex
 	p.nonce = strings.ToLower(hexutil.Encode(v.Authorization.Nonce[:]))
 	return &p, nil
 }

@@ -1,6 +1,7 @@
 package x402
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -64,8 +65,8 @@ func encodeHeader(header string, v any) (string, error) {
 }
 
 // decodeHeaderJSON checks size and base64 of value and unmarshals the JSON object inside into v.
-// It returns the raw JSON so callers can check which keys were present.
-func decodeHeaderJSON(header, value string, v any) (map[string]json.RawMessage, error) {
+// It returns the object's top-level keys so callers can check which were present.
+func decodeHeaderJSON(header, value string, v any) (objectKeys, error) {
 	if value == "" {
 		return nil, headerErr(header, "is empty", nil)
 	}
@@ -74,17 +75,150 @@ func decodeHeaderJSON(header, value string, v any) (map[string]json.RawMessage, 
 	}
 	// The decoder skips CR and LF; reject them explicitly so that only one encoding is valid.
 	raw, err := base64.StdEncoding.Strict().DecodeString(value)
-	if err != nil || strings.ContainsAny(value, "\r\n") {
+	if err != nil || strings.IndexByte(value, '\r') >= 0 || strings.IndexByte(value, '\n') >= 0 {
 		return nil, headerErr(header, diagnoseBase64(value), nil)
 	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
-		return nil, headerErr(header, "does not hold a JSON object", err)
-	}
 	if err := json.Unmarshal(raw, v); err != nil {
+		// Decode into a map only to tell a value that is no JSON object from a bad field.
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &keys); err != nil {
+			return nil, headerErr(header, "does not hold a JSON object", err)
+		}
 		return nil, headerErr(header, "has a field of the wrong type", err)
 	}
+	// json.Unmarshal matches keys without regard to case, so presence is read from the object
+	// itself: a scan of its top level, or a second decode when a key is escaped.
+	keys, ok := scanObjectKeys(raw, make(objectKeys, 0, 8))
+	if !ok {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, headerErr(header, "does not hold a JSON object", err)
+		}
+		keys = keys[:0]
+		for k, v := range m {
+			keys = append(keys, objectKey{name: []byte(k), null: string(v) == "null"})
+		}
+	}
 	return keys, nil
+}
+
+// objectKeys are the top-level keys of a JSON object: as scanned, in order with duplicates;
+// from the fallback decode, one per name.
+type objectKeys []objectKey
+
+type objectKey struct {
+	name []byte // as written: a slice of the decoded header
+	null bool   // the value is JSON null
+}
+
+// has reports whether the object has key name with a value other than null. As in a decode
+// into a map, the last of duplicate keys counts.
+func (ks objectKeys) has(name string) bool {
+	for i := len(ks) - 1; i >= 0; i-- {
+		if string(ks[i].name) == name {
+			return !ks[i].null
+		}
+	}
+	return false
+}
+
+// scanObjectKeys appends the top-level keys of raw, which json.Unmarshal has accepted into a
+// struct (so it is valid JSON: an object or null). ok is false when a key holds an escape
+// sequence, whose name only a full decode gives, or when raw is not as expected.
+func scanObjectKeys(raw []byte, keys objectKeys) (_ objectKeys, ok bool) {
+	i := skipSpace(raw, 0)
+	if i < len(raw) && raw[i] == 'n' {
+		return keys, true // null: no keys
+	}
+	if i >= len(raw) || raw[i] != '{' {
+		return keys, false
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return keys, true
+	}
+	for i < len(raw) && raw[i] == '"' {
+		end := skipString(raw, i)
+		if end < 0 {
+			return keys, false
+		}
+		name := raw[i+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			return keys, false
+		}
+		i = skipSpace(raw, end)
+		if i >= len(raw) || raw[i] != ':' {
+			return keys, false
+		}
+		i = skipSpace(raw, i+1)
+		if i >= len(raw) {
+			return keys, false
+		}
+		null := raw[i] == 'n'
+		if i = skipValue(raw, i); i < 0 {
+			return keys, false
+		}
+		keys = append(keys, objectKey{name: name, null: null})
+		i = skipSpace(raw, i)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+			continue
+		}
+		return keys, i < len(raw) && raw[i] == '}'
+	}
+	return keys, false
+}
+
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string that starts at raw[i] ('"'), or -1.
+func skipString(raw []byte, i int) int {
+	for i++; i < len(raw); i++ {
+		switch raw[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the value that starts at raw[i], or -1.
+func skipValue(raw []byte, i int) int {
+	switch raw[i] {
+	case '"':
+		return skipString(raw, i)
+	case '{', '[':
+		depth := 0
+		for i < len(raw) {
+			switch raw[i] {
+			case '"':
+				if i = skipString(raw, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	default: // number, true, false, null
+		for i < len(raw) && raw[i] != ',' && raw[i] != '}' && raw[i] != ']' && raw[i] != ' ' && raw[i] != '\t' && raw[i] != '\n' && raw[i] != '\r' {
+			i++
+		}
+		return i
+	}
 }
 
 // diagnoseBase64 names the most likely mistake in a value that is not standard padded base64.
@@ -106,10 +240,10 @@ func isBase64(enc *base64.Encoding, s string) bool {
 	return err == nil
 }
 
-// requireKeys fails when a key is absent from the decoded JSON object.
-func requireKeys(header string, keys map[string]json.RawMessage, names ...string) error {
+// requireKeys fails when a key is absent from the decoded JSON object or null.
+func requireKeys(header string, keys objectKeys, names ...string) error {
 	for _, n := range names {
-		if v, ok := keys[n]; !ok || string(v) == "null" {
+		if !keys.has(n) {
 			return headerErr(header, fmt.Sprintf("lacks required field %q", n), nil)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/insforge/integrations-operator/internal/facilitator"
 	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
@@ -31,7 +33,12 @@ type Config struct {
 	Verifier eip3009.Verifier
 }
 
-type authKey struct{ asset, payer, nonce string }
+// authKey names an authorization: token, payer and nonce. Binary, so that the hot path needs
+// no hex formatting (a checksummed address costs a keccak).
+type authKey struct {
+	asset, payer common.Address
+	nonce        [32]byte
+}
 
 // Facilitator is the mock facilitator. It is safe for concurrent use.
 type Facilitator struct {
@@ -78,11 +85,27 @@ func (f *Facilitator) verify(payment x402.PaymentPayload, req x402.PaymentRequir
 }
 
 func keyOf(v eip3009.Verified) authKey {
-	return authKey{
-		asset: strings.ToLower(v.Domain.VerifyingContract.Hex()),
-		payer: strings.ToLower(v.Payer.Hex()),
-		nonce: hex.EncodeToString(v.Authorization.Nonce[:]),
+	return authKey{asset: v.Domain.VerifyingContract, payer: v.Payer, nonce: v.Authorization.Nonce}
+}
+
+// refKey is the authKey a SettleRef names: 0x-hex addresses and nonce, in either case, the
+// nonce's 0x optional. ok is false for anything else, which names no settled authorization.
+func refKey(ref facilitator.SettleRef) (k authKey, ok bool) {
+	nonce := ref.Nonce
+	if len(nonce) == 64 {
+		nonce = "0x" + nonce
 	}
+	ok = decodeHex0x(k.asset[:], ref.Asset) && decodeHex0x(k.payer[:], ref.Payer) && decodeHex0x(k.nonce[:], nonce)
+	return k, ok
+}
+
+// decodeHex0x fills dst from s, which must be 0x (or 0X) and exactly len(dst) bytes of hex.
+func decodeHex0x(dst []byte, s string) bool {
+	if len(s) != 2+2*len(dst) || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
+		return false
+	}
+	b, err := hex.DecodeString(s[2:])
+	return err == nil && copy(dst, b) == len(dst)
 }
 
 // Verify implements facilitator.Facilitator.
@@ -95,9 +118,9 @@ func (f *Facilitator) Verify(_ context.Context, payment x402.PaymentPayload, req
 	_, used := f.used[keyOf(v)]
 	f.mu.Unlock()
 	if used {
-		return facilitator.VerifyResult{Reason: x402.ReasonNonceAlreadyUsed, Message: "authorization already settled (mock)", Payer: v.Payer.Hex()}, nil
+		return facilitator.VerifyResult{Reason: x402.ReasonNonceAlreadyUsed, Message: "authorization already settled (mock)", Payer: v.PayerHex}, nil
 	}
-	return facilitator.VerifyResult{Valid: true, Payer: v.Payer.Hex()}, nil
+	return facilitator.VerifyResult{Valid: true, Payer: v.PayerHex}, nil
 }
 
 // Settle implements facilitator.Facilitator.
@@ -114,14 +137,14 @@ func (f *Facilitator) Settle(ctx context.Context, payment x402.PaymentPayload, r
 	if _, err := io.ReadFull(f.cfg.Rand, hash[:]); err != nil {
 		return facilitator.SettleResult{}, fmt.Errorf("mock settle: random tx hash: %w", err)
 	}
-	k := keyOf(v)
+	k, payer := keyOf(v), v.PayerHex
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, used := f.used[k]; used {
-		return facilitator.SettleResult{State: facilitator.StateFailed, Network: req.Network, Payer: v.Payer.Hex(),
+		return facilitator.SettleResult{State: facilitator.StateFailed, Network: req.Network, Payer: payer,
 			Reason: x402.ReasonNonceAlreadyUsed, Message: "authorization already settled (mock)", Mock: true}, nil
 	}
-	res := facilitator.SettleResult{State: facilitator.StateSettled, TxHash: "0x" + hex.EncodeToString(hash[:]), Network: req.Network, Payer: v.Payer.Hex(), Mock: true}
+	res := facilitator.SettleResult{State: facilitator.StateSettled, TxHash: "0x" + hex.EncodeToString(hash[:]), Network: req.Network, Payer: payer, Mock: true}
 	f.used[k] = res
 	f.byTx[res.TxHash] = res
 	return res, nil
@@ -135,8 +158,7 @@ func (f *Facilitator) SettleStatus(_ context.Context, ref facilitator.SettleRef)
 	if r, ok := f.byTx[strings.ToLower(ref.TxHash)]; ok && ref.TxHash != "" {
 		return r, nil
 	}
-	if ref.Payer != "" && ref.Nonce != "" {
-		k := authKey{asset: strings.ToLower(ref.Asset), payer: strings.ToLower(ref.Payer), nonce: strings.TrimPrefix(strings.ToLower(ref.Nonce), "0x")}
+	if k, ok := refKey(ref); ok {
 		if r, ok := f.used[k]; ok {
 			return r, nil
 		}

@@ -3,6 +3,7 @@ package mock
 import (
 	"bytes"
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,5 +117,48 @@ func TestMockConcurrentReplaySettlesOnce(t *testing.T) {
 	wg.Wait()
 	if settled != 1 {
 		t.Fatalf("settled %d times", settled)
+	}
+}
+
+// SettleStatus finds an authorization however its hex is cased, with or without the nonce's 0x.
+func TestMockSettleStatusRefForms(t *testing.T) {
+	f, s, req := setup(t)
+	ctx := context.Background()
+	p, _ := s.Sign(req, nil)
+	if res, err := f.Settle(ctx, p, req); err != nil || res.State != facilitator.StateSettled {
+		t.Fatalf("settle = %+v, %v", res, err)
+	}
+	ref, err := facilitator.RefFor(p, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		edit  func(r *facilitator.SettleRef)
+		found bool
+	}{
+		{"as built", func(*facilitator.SettleRef) {}, true},
+		{"lower case", func(r *facilitator.SettleRef) {
+			r.Asset, r.Payer, r.Nonce = strings.ToLower(r.Asset), strings.ToLower(r.Payer), strings.ToLower(r.Nonce)
+		}, true},
+		{"upper case", func(r *facilitator.SettleRef) {
+			r.Asset, r.Payer, r.Nonce = strings.ToUpper(r.Asset), strings.ToUpper(r.Payer), strings.ToUpper(r.Nonce)
+		}, true},
+		{"nonce without 0x", func(r *facilitator.SettleRef) { r.Nonce = r.Nonce[2:] }, true},
+		{"payer without 0x", func(r *facilitator.SettleRef) { r.Payer = r.Payer[2:] }, false},
+		{"short payer", func(r *facilitator.SettleRef) { r.Payer = r.Payer[:41] }, false},
+		{"no nonce", func(r *facilitator.SettleRef) { r.Nonce = "" }, false},
+		{"no asset", func(r *facilitator.SettleRef) { r.Asset = "" }, false},
+		{"nonce 0x twice", func(r *facilitator.SettleRef) { r.Nonce = "0x" + r.Nonce }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ref
+			tt.edit(&r)
+			st, err := f.SettleStatus(ctx, r)
+			if err != nil || (st.State == facilitator.StateSettled) != tt.found {
+				t.Fatalf("status of %+v = %+v, %v; want found %v", r, st, err, tt.found)
+			}
+		})
 	}
 }

@@ -1,7 +1,10 @@
 package eip3009
 
 import (
+	"math/big"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -42,5 +45,68 @@ func TestRecoverCache(t *testing.T) {
 	})
 	if _, err := vf.Verify(forged, req, testNow); x402.ReasonOf(err) != x402.ReasonSignature {
 		t.Fatalf("forged payment with a cache: %v", err)
+	}
+}
+
+// A payment the cache remembers as checked must still be checked against the requirements and
+// the time of each call, and callers must not be able to change what the cache remembers.
+func TestRecoverCacheRechecks(t *testing.T) {
+	vf := Verifier{Cache: NewRecoverCache(16)}
+	req := testRequirements()
+	p := mustSign(t, testSigner(t), req)
+	first, err := vf.Verify(p, req, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.PayerHex != first.Payer.Hex() {
+		t.Fatalf("PayerHex = %s, want %s", first.PayerHex, first.Payer.Hex())
+	}
+	// Requirements that the payment's accepted copy also names, so only the later checks differ.
+	other := func(f func(r *x402.PaymentRequirements)) (x402.PaymentPayload, x402.PaymentRequirements) {
+		r := testRequirements()
+		f(&r)
+		q := p
+		q.Accepted = r
+		return q, r
+	}
+	tests := []struct {
+		name   string
+		change func(r *x402.PaymentRequirements)
+		now    time.Time
+		reason x402.Reason
+	}{
+		{"expired", func(*x402.PaymentRequirements) {}, testNow.Add(time.Hour), x402.ReasonValidBefore},
+		{"not yet valid", func(*x402.PaymentRequirements) {}, testNow.Add(-time.Hour), x402.ReasonValidAfter},
+		{"other price", func(r *x402.PaymentRequirements) { r.Amount = "1" }, testNow, x402.ReasonValueMismatch},
+		{"other payTo", func(r *x402.PaymentRequirements) { r.PayTo = "0x3333333333333333333333333333333333333333" }, testNow, x402.ReasonRecipientMismatch},
+		{"other domain", func(r *x402.PaymentRequirements) { r.Extra = map[string]any{"name": "Global Dollar", "version": "2"} }, testNow, x402.ReasonSignature},
+		{"other chain", func(r *x402.PaymentRequirements) { r.Network = "eip155:1" }, testNow, x402.ReasonSignature},
+		{"no domain", func(r *x402.PaymentRequirements) { r.Extra = nil }, testNow, x402.ReasonMissingEIP712Domain},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, r := other(tt.change)
+			for range 2 { // the second time with whatever the first left in the cache
+				if _, err := vf.Verify(q, r, tt.now); x402.ReasonOf(err) != tt.reason {
+					t.Fatalf("reason = %q (err %v), want %q", x402.ReasonOf(err), err, tt.reason)
+				}
+			}
+		})
+	}
+
+	first.Authorization.Value.SetInt64(1)
+	first.Authorization.ValidBefore.SetInt64(1)
+	first.Signature[0] ^= 1
+	first.Domain.ChainID.SetInt64(1)
+	again, err := vf.Verify(p, req, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := VerifyLocal(p, req, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again, want) || again.Authorization.Value.Cmp(big.NewInt(10000)) != 0 {
+		t.Fatalf("from the cache: %+v\nuncached: %+v", again, want)
 	}
 }

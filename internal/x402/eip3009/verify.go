@@ -17,6 +17,7 @@ const DefaultValidBeforeBuffer = 6 * time.Second
 // Verified is an exact EVM payment that passed the local checks.
 type Verified struct {
 	Payer         common.Address
+	PayerHex      string // Payer in EIP-55 form, as facilitators report it (checksumming costs a keccak)
 	Authorization Authorization
 	Signature     []byte // 65 bytes, v normalised to 0/1
 	Domain        Domain
@@ -36,8 +37,9 @@ func (v Verified) SignatureBytes() []byte {
 type Verifier struct {
 	// ValidBeforeBuffer is the minimum remaining validity; 0 means DefaultValidBeforeBuffer.
 	ValidBeforeBuffer time.Duration
-	// Cache, if set, remembers recovered signers so that re-checking the same payment skips
-	// the recovery. Share one cache between the checks of one process.
+	// Cache, if set, remembers recovered signers, decoded payloads and domain separators, so
+	// that re-checking the same payment skips decoding, hashing and recovery. Share one cache
+	// between the checks of one process.
 	Cache *RecoverCache
 }
 
@@ -65,17 +67,24 @@ func (vf Verifier) Verify(p x402.PaymentPayload, req x402.PaymentRequirements, n
 	if !strings.EqualFold(p.Accepted.Asset, req.Asset) || !strings.EqualFold(p.Accepted.PayTo, req.PayTo) || p.Accepted.Amount != req.Amount {
 		return Verified{}, x402.Invalid(x402.ReasonNoMatchingRequirement, "accepted requirements differ from the server's")
 	}
-	domain, err := DomainFor(req)
+	domain, sep, err := vf.Cache.domain(req)
 	if err != nil {
 		return Verified{}, err
 	}
-	exact, err := p.ExactEVM()
-	if err != nil {
-		return Verified{}, err
-	}
-	auth, err := ParseAuthorization(exact.Authorization)
-	if err != nil {
-		return Verified{}, err
+	// A payload with exactly these bytes that passed before needs no decoding, hashing or
+	// recovery again: those depend on the bytes and the domain only.
+	known := vf.Cache.checked(p.Payload, sep)
+	var exact x402.ExactEVMPayload
+	var auth Authorization
+	if known != nil {
+		auth = known.auth.clone()
+	} else {
+		if exact, err = p.ExactEVM(); err != nil {
+			return Verified{}, err
+		}
+		if auth, err = ParseAuthorization(exact.Authorization); err != nil {
+			return Verified{}, err
+		}
 	}
 	if !common.IsHexAddress(req.PayTo) || auth.To != common.HexToAddress(req.PayTo) {
 		return Verified{}, x402.Invalid(x402.ReasonRecipientMismatch, "authorization.to %s is not payTo %s", auth.To.Hex(), req.PayTo)
@@ -97,16 +106,25 @@ func (vf Verifier) Verify(p x402.PaymentPayload, req x402.PaymentRequirements, n
 	if auth.ValidBefore.Cmp(big.NewInt(now.Add(buffer).Unix())) < 0 {
 		return Verified{}, x402.Invalid(x402.ReasonValidBefore, "authorization expires at %s, too soon to settle", auth.ValidBefore)
 	}
-	sig, err := ParseSignature(exact.Signature)
-	if err != nil {
-		return Verified{}, err
-	}
-	signer, err := vf.Cache.recover(auth.Digest(domain), sig)
-	if err != nil {
-		return Verified{}, err
+	var sig []byte
+	var signer common.Address
+	var signerHex string
+	if known != nil {
+		sig, signer, signerHex = clone(known.sig), known.signer, known.signerHex
+	} else {
+		if sig, err = ParseSignature(exact.Signature); err != nil {
+			return Verified{}, err
+		}
+		if signer, err = vf.Cache.recover(TypedDataDigest(sep, auth.StructHash()), sig); err != nil {
+			return Verified{}, err
+		}
 	}
 	if signer != auth.From {
 		return Verified{}, x402.Invalid(x402.ReasonSignature, "signature is not from authorization.from %s", auth.From.Hex())
 	}
-	return Verified{Payer: signer, Authorization: auth, Signature: sig, Domain: domain}, nil
+	if known == nil {
+		signerHex = signer.Hex()
+		vf.Cache.remember(p.Payload, sep, auth, sig, signer, signerHex)
+	}
+	return Verified{Payer: signer, PayerHex: signerHex, Authorization: auth, Signature: sig, Domain: domain}, nil
 }
