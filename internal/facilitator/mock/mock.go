@@ -133,13 +133,14 @@ func (f *Facilitator) Settle(ctx context.Context, payment x402.PaymentPayload, r
 		inv := facilitator.Invalid(err, "")
 		return facilitator.SettleResult{State: facilitator.StateFailed, Network: req.Network, Reason: inv.Reason, Message: inv.Message, Mock: true}, nil
 	}
+	k, payer := keyOf(v), v.PayerHex
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// Under the lock: Config.Rand need not be safe for concurrent use.
 	var hash [32]byte
 	if _, err := io.ReadFull(f.cfg.Rand, hash[:]); err != nil {
 		return facilitator.SettleResult{}, fmt.Errorf("mock settle: random tx hash: %w", err)
 	}
-	k, payer := keyOf(v), v.PayerHex
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if _, used := f.used[k]; used {
 		return facilitator.SettleResult{State: facilitator.StateFailed, Network: req.Network, Payer: payer,
 			Reason: x402.ReasonNonceAlreadyUsed, Message: "authorization already settled (mock)", Mock: true}, nil
