@@ -31,7 +31,8 @@ const maxBatch = 256
 const batchTimeout = 10 * time.Second
 
 // batcher collects requests of one kind and writes them in batches with write, one batch at a
-// time. write must answer every request of its batch.
+// time. write must answer every request of its batch. (Letting two or four batches of a kind be
+// written at once was measured under the gateway benchmark: no gain, slightly worse.)
 type batcher[R any] struct {
 	write func(ctx context.Context, batch []R)
 
@@ -52,7 +53,9 @@ func (b *batcher[R]) submit(r R) {
 	}
 	b.flushing = true
 	b.mu.Unlock()
-	if b.writeNext() { // r is in this batch: the queue was empty when no batch was under way
+	// r is in this batch: with no batch under way the queue was empty, since a flush only ends
+	// once it finds the queue empty.
+	if b.writeNext() {
 		go b.drain()
 	}
 }

@@ -115,9 +115,15 @@ RETURNING {COLS}`),
 		// Idempotent for the same ticket, so a retry after a lost reply does not block settle.
 		settling: r.Replace(`UPDATE {T} SET status = 'settling', updated_at = now()
 WHERE id = $1 AND claims = $2 AND status IN ('verifying', 'settling')`),
+		// The batched forms wrap their state guard in IS TRUE (the same condition, status is NOT
+		// NULL) so that no index can answer it: the planner must reach each row through the
+		// primary key. Left bare, the planner may scan every unfinished row, or route_idx,
+		// through a bitmap, once per batch, whenever the statistics make that look cheaper than
+		// n key lookups; under load that scan cost more than the rest of the paid path's
+		// statements together (docs/benchmarks.md; plan_test.go checks the plans).
 		settlingBatch: r.Replace(`UPDATE {T} AS p SET status = 'settling', updated_at = now()
 FROM unnest($1::uuid[], $2::integer[]) AS v(id, claims)
-WHERE p.id = v.id AND p.claims = v.claims AND p.status IN ('verifying', 'settling')
+WHERE p.id = v.id AND p.claims = v.claims AND (p.status IN ('verifying', 'settling')) IS TRUE
 RETURNING p.id::text, p.claims`),
 
 		// Idempotent for the same tx hash. From failed too: a tx hash is stronger evidence than
@@ -131,7 +137,7 @@ WHERE id = $1 AND (status IN ('settling', 'pending', 'failed') OR (status = 'set
 	response_summary = coalesce(nullif(v.summary, ''), p.response_summary), failure_reason = NULL,
 	settled_at = coalesce(p.settled_at, now()), updated_at = now()
 FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, tx_hash, summary)
-WHERE p.id = v.id AND (p.status IN ('settling', 'pending', 'failed') OR (p.status = 'settled' AND p.tx_hash = v.tx_hash))
+WHERE p.id = v.id AND (p.status IN ('settling', 'pending', 'failed') OR (p.status = 'settled' AND p.tx_hash = v.tx_hash)) IS TRUE
 RETURNING p.id::text, p.tx_hash`),
 
 		failed: r.Replace(`UPDATE {T} SET status = 'failed', failure_reason = $3,
