@@ -30,5 +30,37 @@
 //
 // Environment: LOADTEST_DURATION (default 10s per case); LOADTEST_BASELINE, another source
 // tree of the module (e.g. from `git archive <commit>`) whose gateway is measured in the same
-// run; LOADTEST_PG, extra settings of the durable server (name=value,...).
+// run; LOADTEST_PG, extra settings of the durable server (name=value,...); LOADTEST_REFERENCE,
+// the absolute path of a reference server (below), measured in the same run.
+//
+// # The reference
+//
+// With LOADTEST_REFERENCE set, the run also measures the reference x402 Go middleware
+// (coinbase/x402, Go module github.com/x402-foundation/x402/go, package http/nethttp; measured at
+// commit dd927a26cfef), with the same generator and CPU figures ("gateway" is then its process):
+// (c-ref) its 402 path at 64 clients and (d-ref) its paid path at 16 and 64, with the ratios
+// (c)/(c-ref) and (d64)/(d-ref64) against the gateway with cgo and the durable ledger. The
+// benchmark fails if the binary does not start, exits, or answers anything but 402 (c-ref) or 200
+// (d-ref). The reference checks no signature itself and writes no ledger: the paid path's ratio
+// is the cost of the gateway's checks, ledger and proxying over the middleware alone.
+//
+// The reference server is a small program built outside this repository, never committed, nor
+// is any of the reference's code. It serves GET /paid behind nethttp.PaymentMiddlewareFromHTTPServer:
+// one "exact" option on eip155:196, price "$0.01", payTo 0x1111111111111111111111111111111111111111,
+// and a money parser (the reference's evm scheme has no default token on eip155:196) mapping it
+// to 10000 of asset 0x4ae46a509f6b1d9056937ba4500cb143933d2dc8 with extra {"name": "Global
+// Dollar", "version": "1"}: the gateway's bench config, so that the generator's payments match.
+// The handler behind it writes 256 bytes of application/json in process, like the upstream here.
+// The facilitator is an in-process x402.FacilitatorClient, as in the reference's middleware tests,
+// answering GetSupported with {x402Version 2, exact, eip155:196}, Verify valid and Settle success
+// without checking anything. The program takes -listen host:port and prints nothing but errors.
+// With main.go (package main) in /tmp/x402ref:
+//
+//	cd /tmp/x402ref
+//	git clone https://github.com/coinbase/x402 x402 && git -C x402 checkout dd927a26cfef
+//	GOTOOLCHAIN=local go mod init x402ref
+//	GOTOOLCHAIN=local go mod edit -require=github.com/x402-foundation/x402/go@v0.0.0 -replace=github.com/x402-foundation/x402/go=./x402/go
+//	GOTOOLCHAIN=local go mod tidy
+//	GOTOOLCHAIN=local CGO_ENABLED=0 go build -trimpath -o x402ref .
+//	LOADTEST_REFERENCE=/tmp/x402ref/x402ref GOTOOLCHAIN=local CGO_ENABLED=0 go test -run '^$' -bench GatewayLoad -benchtime 1x -timeout 20m ./hack/loadtest/
 package loadtest

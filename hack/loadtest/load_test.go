@@ -165,6 +165,69 @@ func startGatewayPID(b *testing.B, bin, upstream, dbURL string) (string, int) {
 	}
 }
 
+// startReference runs bin, the reference x402 middleware's server (LOADTEST_REFERENCE, see the
+// package doc), on a free loopback port and returns, once that answers with a v2 challenge, its
+// priced route's URL, its pid and check, which fails the benchmark with the exit status and
+// output of the reference if it has ended.
+func startReference(b *testing.B, bin string) (target string, pid int, check func()) {
+	b.Helper()
+	if !filepath.IsAbs(bin) {
+		b.Fatalf("LOADTEST_REFERENCE %q: want an absolute path to the reference binary", bin)
+	}
+	listen := freeAddr(b)
+	logPath := filepath.Join(b.TempDir(), "reference.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-listen", listen)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		b.Fatalf("LOADTEST_REFERENCE: %v", err)
+	}
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logFile.Close()
+	})
+	output := func() []byte { o, _ := os.ReadFile(logPath); return o }
+	check = func() {
+		b.Helper()
+		select {
+		case <-done:
+			b.Fatalf("LOADTEST_REFERENCE %s exited: %v\n%s", bin, waitErr, output())
+		default:
+		}
+	}
+	target = "http://" + listen + "/paid"
+	deadline := time.Now().Add(time.Minute)
+	for {
+		check()
+		resp, err := http.Get(target)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusPaymentRequired && resp.Header.Get("PAYMENT-REQUIRED") != "" {
+				return target, cmd.Process.Pid, check
+			}
+			err = fmt.Errorf("GET %s: status %d, PAYMENT-REQUIRED %q; want a 402 with a v2 challenge", target, resp.StatusCode, resp.Header.Get("PAYMENT-REQUIRED"))
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("LOADTEST_REFERENCE %s not ready after a minute: %v\n%s", bin, err, output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func countSettled(b *testing.B, dbURL string) int64 {
 	b.Helper()
 	ctx := context.Background()
@@ -241,16 +304,26 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	// The shared test server (fsync, synchronous_commit, full_page_writes off): not durable, only
 	// to show the ceiling the CPU sets on this machine.
 	fastGW := newGW("cgo, PG fsync off", gwCgo, pgtest.NewDatabase(b))
+	// LOADTEST_REFERENCE: the reference x402 middleware (see the package doc), measured with the
+	// same generator in the same run, so that the paid path reads as a ratio against it.
+	refBin := os.Getenv("LOADTEST_REFERENCE")
+	var refURL string
+	var refPID int
+	var refCheck func()
+	if refBin != "" {
+		refURL, refPID, refCheck = startReference(b, refBin)
+	}
 
 	// The generator reports the CPU time per request of these processes: this one (upstream and
 	// reverse proxy), PostgreSQL (all its processes) and, in the gateway cases, the gateway.
 	watchBase := fmt.Sprintf("bench=%d,postgres=comm:postgres", os.Getpid())
 	watchGW := func(g gw) string { return fmt.Sprintf("gateway=%d,%s", g.pid, watchBase) }
-	run := func(name, target string, conc int, pay bool, watch string) result {
+	// runRate measures target; with pay, payRate bounds the payments per second pre-signed.
+	runRate := func(name, target string, conc int, pay bool, watch string, payRate int) result {
 		args := []string{"-url", target, "-c", fmt.Sprint(conc), "-d", dur.String(), "-warmup", "2s", "-watch", watch}
 		if pay {
-			// Bounded: enough pre-signed payments for 6,000 payments/s.
-			args = append(args, "-pay", "-max", fmt.Sprint(int((dur.Seconds()+2)*6000)))
+			// Bounded: enough pre-signed payments for payRate payments/s.
+			args = append(args, "-pay", "-max", fmt.Sprint(int((dur.Seconds()+2)*float64(payRate))))
 		} else {
 			args = append(args, "-max", fmt.Sprint(int((dur.Seconds()+2)*60000)))
 		}
@@ -267,6 +340,22 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		report("%-44s c=%-3d %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  status %v errors %d  %s", name, conc, r.RPS, r.P50ms, r.P99ms, r.Status, r.Errors, cpuFigures(r))
 		return r
 	}
+	run := func(name, target string, conc int, pay bool, watch string) result {
+		return runRate(name, target, conc, pay, watch, 6000)
+	}
+	// runRef measures the reference, which must still be running and answer every request
+	// measured with status want: anything else means it is misconfigured, not slow.
+	runRef := func(name string, conc int, pay bool, want int) result {
+		// The reference's paid path is faster than the gateway's: more payments are pre-signed.
+		r := runRate(name, refURL, conc, pay, fmt.Sprintf("gateway=%d,%s", refPID, watchBase), 12000)
+		refCheck()
+		for code := range r.Status {
+			if code != want {
+				b.Fatalf("%s: LOADTEST_REFERENCE answered status %d (want only %d): %v", name, code, want, r.Status)
+			}
+		}
+		return r
+	}
 	report("GOMAXPROCS %d, %s/%s, %d CPUs, duration %s per case, durable PG settings %v", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), dur, settings)
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		report("load average before: %s", strings.TrimSpace(string(la)))
@@ -276,6 +365,10 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		p := run("(b) httputil.ReverseProxy", proxy+"/paid", 64, false, watchBase)
 		c := run("(c) gateway 402 challenge (cgo)", cgoGW.url+"/paid", 64, false, watchGW(cgoGW))
 		report("ratios: (b)/(a) %.2f  (c)/(b) %.2f", p.RPS/a.RPS, c.RPS/p.RPS)
+		if refBin != "" {
+			cRef := runRef("(c-ref) reference 402 challenge", 64, false, http.StatusPaymentRequired)
+			report("ratios: (c)/(c-ref) %.2f  (c-ref)/(b) %.2f", c.RPS/cRef.RPS, cRef.RPS/p.RPS)
+		}
 		var d16, d64 result
 		for _, g := range append(paid, fastGW) {
 			r16 := run("(d) gateway paid, "+g.name, g.url+"/paid", 16, true, watchGW(g))
@@ -284,6 +377,14 @@ func BenchmarkGatewayLoad(b *testing.B) {
 			if g == cgoGW {
 				d16, d64 = r16, r64
 			}
+		}
+		if refBin != "" {
+			r16 := runRef("(d-ref) reference paid, fake facilitator", 16, true, http.StatusOK)
+			r64 := runRef("(d-ref) reference paid, fake facilitator", 64, true, http.StatusOK)
+			report("  reference: 200s %d, (d-ref64)/(b) %.3f", r16.Status[200]+r64.Status[200], r64.RPS/p.RPS)
+			report("ratios: (d64)/(d-ref64) %.3f  (d16)/(d-ref16) %.3f  p99 (d16)/(d-ref16) %.2f (cgo, durable PG)",
+				d64.RPS/r64.RPS, d16.RPS/r16.RPS, d16.P99ms/r16.P99ms)
+			b.ReportMetric(d64.RPS/r64.RPS, "paid64/ref64")
 		}
 		b.ReportMetric(c.RPS/p.RPS, "challenge/proxy")
 		b.ReportMetric(d64.RPS, "paid64/s")
