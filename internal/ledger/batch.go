@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,10 +20,11 @@ import (
 // serialized through fsync and could not share a flush.
 //
 // There is no timer: whoever finds no batch under way starts one, so a payment alone waits for
-// nothing. Each caller gets exactly the answer a single statement would give it: a request the
-// batch did not settle for certain (its row did not match, the batch failed, a duplicate in the
-// same batch) is run again alone by its caller, and the single statement gives the exact result
-// or error. Every statement is idempotent for its own request, so running it again is safe.
+// nothing (and runs the single-row statement, cheaper than the batched form for one row). Each
+// caller gets exactly the answer a single statement would give it: a request the batch did not
+// settle for certain (its row did not match, the batch failed, a duplicate in the same batch) is
+// run again alone by its caller, and the single statement gives the exact result or error. Every
+// statement is idempotent for its own request, so running it again is safe.
 
 // maxBatch bounds one statement's rows.
 const maxBatch = 256
@@ -131,16 +133,17 @@ type claimReq struct {
 	done chan batchAnswer[claimOutcome]
 }
 
-// claimOutcome is a batch's final answer to a claim: the won row, or an error after which
-// the claim may or may not have been committed.
+// claimOutcome is a batch's final answer to a claim: the result, or an error after which the
+// claim may or may not have been committed.
 type claimOutcome struct {
-	won Payment
+	res ClaimResult
 	err error
 }
 
 // claimBatched claims through the batcher. ok is false when the caller must run the single
 // claim statement: the row exists and was not claimable (a replay: the single statement
-// returns it), or the batch failed before anything could be committed.
+// returns it), or the batch failed before anything could be committed. Otherwise the outcome
+// is the answer.
 func (l *Ledger) claimBatched(ctx context.Context, in Intent) (claimOutcome, bool) {
 	r := &claimReq{in: in, done: newDone[claimOutcome]()}
 	l.batch.claims.submit(r)
@@ -150,6 +153,13 @@ func (l *Ledger) claimBatched(ctx context.Context, in Intent) (claimOutcome, boo
 // writeClaims inserts (or reclaims) a batch of claims in one asynchronously committed
 // statement. Every returned row is a won claim; the others are answered "run alone".
 func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq) {
+	if len(batch) == 1 {
+		// Alone: the single-row statement is cheaper. The batcher stays busy meanwhile, so
+		// that what arrives queues for the next batch.
+		res, err := l.claimAlone(ctx, batch[0].in)
+		batch[0].done <- batchAnswer[claimOutcome]{val: claimOutcome{res: res, err: err}, ok: true}
+		return
+	}
 	n := len(batch)
 	cols := make([][]string, 11)
 	for i := range cols {
@@ -207,10 +217,12 @@ func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq) {
 		p, ok := won[r]
 		switch {
 		case unknown:
+			err := fmt.Errorf("ledger: claiming payment %s/%s: %w", r.in.Payer, r.in.Nonce, err)
 			r.done <- batchAnswer[claimOutcome]{val: claimOutcome{err: err}, ok: true}
 		default:
 			// A duplicate was not in the statement.
-			r.done <- batchAnswer[claimOutcome]{val: claimOutcome{won: p}, ok: err == nil && ok && inBatch[r.in.Payer+"/"+r.in.Nonce] == r}
+			won := ClaimResult{Won: true, Ticket: Ticket{ID: p.ID, Seq: p.Claims}, Payment: p}
+			r.done <- batchAnswer[claimOutcome]{val: claimOutcome{res: won}, ok: err == nil && ok && inBatch[r.in.Payer+"/"+r.in.Nonce] == r}
 		}
 	}
 }
@@ -224,21 +236,27 @@ func isServerError(err error) bool {
 // settlingReq is one MarkSettling in a batch.
 type settlingReq struct {
 	t    Ticket
-	done chan batchAnswer[struct{}]
+	done chan batchAnswer[error]
 }
 
 // markSettlingBatched marks a claim settling through the batcher. ok is false when the caller
-// must run the single statement (which gives the exact error, or succeeds idempotently).
-func (l *Ledger) markSettlingBatched(ctx context.Context, t Ticket) bool {
-	r := &settlingReq{t: t, done: newDone[struct{}]()}
+// must run the single statement (which gives the exact error, or succeeds idempotently);
+// otherwise err is the answer.
+func (l *Ledger) markSettlingBatched(ctx context.Context, t Ticket) (ok bool, err error) {
+	r := &settlingReq{t: t, done: newDone[error]()}
 	l.batch.settling.submit(r)
-	_, ok := await(ctx, r.done)
-	return ok
+	err, ok = await(ctx, r.done)
+	return ok, err
 }
 
 // writeSettling marks a batch of claims settling in one synchronously committed statement:
 // when a caller is answered ok, its row is durably settling and it may call settle.
 func (l *Ledger) writeSettling(ctx context.Context, batch []*settlingReq) {
+	if len(batch) == 1 {
+		err := l.markSettlingAlone(ctx, batch[0].t) // alone: see writeClaims
+		batch[0].done <- batchAnswer[error]{val: err, ok: true}
+		return
+	}
 	ids := make([]string, 0, len(batch))
 	seqs := make([]int32, 0, len(batch))
 	first := make(map[string]*settlingReq, len(batch))
@@ -267,23 +285,23 @@ func (l *Ledger) writeSettling(ctx context.Context, batch []*settlingReq) {
 	}
 	for _, r := range batch {
 		seq, ok := written[r.t.ID]
-		r.done <- batchAnswer[struct{}]{ok: err == nil && ok && int(seq) == r.t.Seq && first[r.t.ID] == r}
+		r.done <- batchAnswer[error]{ok: err == nil && ok && int(seq) == r.t.Seq && first[r.t.ID] == r}
 	}
 }
 
 // settledReq is one settled outcome in a batch.
 type settledReq struct {
 	id, txHash, summary string
-	done                chan batchAnswer[struct{}]
+	done                chan batchAnswer[error]
 }
 
 // markSettledBatched records a settlement through the batcher. Its result is that of
 // markSettled on the pool.
 func (l *Ledger) markSettledBatched(ctx context.Context, id, txHash, summary string) error {
-	r := &settledReq{id: id, txHash: txHash, summary: summary, done: newDone[struct{}]()}
+	r := &settledReq{id: id, txHash: txHash, summary: summary, done: newDone[error]()}
 	l.batch.settled.submit(r)
-	if _, ok := await(ctx, r.done); ok {
-		return nil
+	if err, ok := await(ctx, r.done); ok {
+		return err
 	}
 	// Run alone; after ctx ended the batch may still commit the row, and a retry with the same
 	// tx hash is idempotent.
@@ -292,6 +310,11 @@ func (l *Ledger) markSettledBatched(ctx context.Context, id, txHash, summary str
 
 // writeSettled records a batch of settlements in one synchronously committed statement.
 func (l *Ledger) writeSettled(ctx context.Context, batch []*settledReq) {
+	if len(batch) == 1 {
+		r := batch[0] // alone: see writeClaims
+		r.done <- batchAnswer[error]{val: l.markSettled(ctx, l.pool, r.id, r.txHash, r.summary), ok: true}
+		return
+	}
 	ids := make([]string, 0, len(batch))
 	txs := make([]string, 0, len(batch))
 	sums := make([]string, 0, len(batch))
@@ -321,6 +344,6 @@ func (l *Ledger) writeSettled(ctx context.Context, batch []*settledReq) {
 	for _, r := range batch {
 		// The tx hash is compared too, so that a request is acknowledged only for its own write.
 		tx, ok := written[r.id]
-		r.done <- batchAnswer[struct{}]{ok: err == nil && ok && tx == r.txHash && first[r.id] == r}
+		r.done <- batchAnswer[error]{ok: err == nil && ok && tx == r.txHash && first[r.id] == r}
 	}
 }

@@ -32,10 +32,7 @@ func (l *Ledger) Claim(ctx context.Context, in Intent) (ClaimResult, error) {
 		return ClaimResult{}, err
 	}
 	if o, ok := l.claimBatched(ctx, in); ok {
-		if o.err != nil {
-			return ClaimResult{}, fmt.Errorf("ledger: claiming payment %s/%s: %w", in.Payer, in.Nonce, o.err)
-		}
-		return ClaimResult{Won: true, Ticket: Ticket{ID: o.won.ID, Seq: o.won.Claims}, Payment: o.won}, nil
+		return o.res, o.err
 	}
 	return l.claimAlone(ctx, in)
 }

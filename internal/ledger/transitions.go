@@ -13,9 +13,13 @@ import (
 // the facilitator's settle and must not settle when it fails (answer 503: no money moves).
 // It fails with ErrInvalidTransition when the claim was released or reclaimed meanwhile.
 func (l *Ledger) MarkSettling(ctx context.Context, t Ticket) error {
-	if l.markSettlingBatched(ctx, t) {
-		return nil
+	if ok, err := l.markSettlingBatched(ctx, t); ok {
+		return err
 	}
+	return l.markSettlingAlone(ctx, t)
+}
+
+func (l *Ledger) markSettlingAlone(ctx context.Context, t Ticket) error {
 	return l.change(ctx, l.pool, StatusSettling, t.ID, l.sql.settling, t.ID, t.Seq)
 }
 
