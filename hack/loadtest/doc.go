@@ -44,23 +44,23 @@
 // (d-ref). The reference checks no signature itself and writes no ledger: the paid path's ratio
 // is the cost of the gateway's checks, ledger and proxying over the middleware alone.
 //
-// The reference server is a small program built outside this repository, never committed, nor
-// is any of the reference's code. It serves GET /paid behind nethttp.PaymentMiddlewareFromHTTPServer:
-// one "exact" option on eip155:196, price "$0.01", payTo 0x1111111111111111111111111111111111111111,
-// and a money parser (the reference's evm scheme has no default token on eip155:196) mapping it
-// to 10000 of asset 0x4ae46a509f6b1d9056937ba4500cb143933d2dc8 with extra {"name": "Global
-// Dollar", "version": "1"}: the gateway's bench config, so that the generator's payments match.
-// The handler behind it writes 256 bytes of application/json in process, like the upstream here.
-// The facilitator is an in-process x402.FacilitatorClient, as in the reference's middleware tests,
-// answering GetSupported with {x402Version 2, exact, eip155:196}, Verify valid and Settle success
-// without checking anything. The program takes -listen host:port and prints nothing but errors.
-// With main.go (package main) in /tmp/x402ref:
+// The reference server is hack/loadtest/reference, a small program of ours in its own Go module
+// (outside this module's build and tests); none of the reference's code is committed. It serves
+// GET /paid behind nethttp.PaymentMiddlewareFromHTTPServer: one "exact" option on eip155:196,
+// price "$0.01", payTo 0x1111111111111111111111111111111111111111, and a money parser (the
+// reference's evm scheme has no default token on eip155:196) mapping it to 10000 of asset
+// 0x4ae46a509f6b1d9056937ba4500cb143933d2dc8 with extra {"name": "Global Dollar", "version":
+// "1"}: the gateway's bench config, so that the generator's payments match. The handler behind
+// it writes 256 bytes of application/json in process, like the upstream here. The facilitator is
+// an in-process x402.FacilitatorClient, as in the reference's middleware tests, answering
+// GetSupported with {x402Version 2, exact, eip155:196}, Verify valid and Settle success without
+// checking anything. The program takes -listen host:port and prints nothing but errors. The
+// reference's module is not served by the module proxy, so its source is cloned next to the
+// program (ignored by git) and used through a replace directive:
 //
-//	cd /tmp/x402ref
+//	cd hack/loadtest/reference
 //	git clone https://github.com/coinbase/x402 x402 && git -C x402 checkout dd927a26cfef
-//	GOTOOLCHAIN=local go mod init x402ref
-//	GOTOOLCHAIN=local go mod edit -require=github.com/x402-foundation/x402/go@v0.0.0 -replace=github.com/x402-foundation/x402/go=./x402/go
-//	GOTOOLCHAIN=local go mod tidy
 //	GOTOOLCHAIN=local CGO_ENABLED=0 go build -trimpath -o x402ref .
-//	LOADTEST_REFERENCE=/tmp/x402ref/x402ref GOTOOLCHAIN=local CGO_ENABLED=0 go test -run '^$' -bench GatewayLoad -benchtime 1x -timeout 20m ./hack/loadtest/
+//	cd ../../.. && LOADTEST_REFERENCE=$PWD/hack/loadtest/reference/x402ref GOTOOLCHAIN=local CGO_ENABLED=0 \
+//		go test -run '^$' -bench GatewayLoad -benchtime 1x -timeout 25m ./hack/loadtest/
 package loadtest

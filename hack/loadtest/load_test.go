@@ -107,16 +107,9 @@ func freeAddr(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-// startGateway runs the gateway binary bin as its own process, as in production (cmd/gateway,
-// mock facilitator, ledger migrated at start) on the database dbURL, and returns its data URL
-// once it is ready.
-func startGateway(b *testing.B, bin, upstream, dbURL string) string {
-	u, _ := startGatewayPID(b, bin, upstream, dbURL)
-	return u
-}
-
-// startGatewayPID is startGateway that also returns the gateway's pid, for the generator to
-// measure the gateway's CPU time.
+// startGatewayPID runs the gateway binary bin as its own process, as in production
+// (cmd/gateway, mock facilitator, ledger migrated at start) on the database dbURL, and returns
+// its data URL once it is ready, and its pid, for the generator to measure its CPU time.
 func startGatewayPID(b *testing.B, bin, upstream, dbURL string) (string, int) {
 	b.Helper()
 	dir := b.TempDir()
