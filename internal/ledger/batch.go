@@ -14,7 +14,7 @@ import (
 // that arrive while a batch of that kind is being written go together into the next, as one
 // statement and one commit. On a busy gateway this replaces a round trip, a transaction and a
 // commit (with its WAL flush, for settling and settled) per payment by one per batch, which is
-// most of PostgreSQL's CPU per payment and most of the gateway's database work (see
+// much of PostgreSQL's CPU per payment and of the gateway's database work (see
 // docs/benchmarks.md, "Ledger"). Settled outcomes gain the most: the notify trigger makes every
 // settled commit hold PostgreSQL's NOTIFY lock until its WAL flush, so one-row commits were
 // serialized through fsync and could not share a flush.
