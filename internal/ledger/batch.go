@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -194,19 +195,12 @@ func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq) {
 	}
 	rows, err := l.pool.Query(ctx, l.sql.claimBatch, append(args, mocks, payloads)...)
 	if err == nil {
-		for rows.Next() {
-			p, serr := scanPayment(rows, false)
-			if serr != nil {
-				err = serr
-				break
-			}
+		var written []Payment
+		written, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Payment, error) { return scanPayment(row, false) })
+		for _, p := range written {
 			if r := inBatch[p.Payer+"/"+p.Nonce]; r != nil {
 				won[r] = p
 			}
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
 		}
 	}
 	// A claim that ran alone after a batch committed it would find its own row and lose it, so
@@ -267,22 +261,7 @@ func (l *Ledger) writeSettling(ctx context.Context, batch []*settlingReq) {
 		first[r.t.ID] = r
 		ids, seqs = append(ids, r.t.ID), append(seqs, int32(r.t.Seq))
 	}
-	written := make(map[string]int32, len(ids)) // id → claims of the row now settling
-	rows, err := l.pool.Query(ctx, l.sql.settlingBatch, ids, seqs)
-	if err == nil {
-		for rows.Next() {
-			var id string
-			var seq int32
-			if err = rows.Scan(&id, &seq); err != nil {
-				break
-			}
-			written[id] = seq
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
+	written, err := returnedByID[int32](l.pool.Query(ctx, l.sql.settlingBatch, ids, seqs)) // claims of each row now settling
 	for _, r := range batch {
 		seq, ok := written[r.t.ID]
 		r.done <- batchAnswer[error]{ok: err == nil && ok && int(seq) == r.t.Seq && first[r.t.ID] == r}
@@ -326,24 +305,28 @@ func (l *Ledger) writeSettled(ctx context.Context, batch []*settledReq) {
 		first[r.id] = r
 		ids, txs, sums = append(ids, r.id), append(txs, r.txHash), append(sums, r.summary)
 	}
-	written := make(map[string]string, len(ids)) // id → tx hash now in the row
-	rows, err := l.pool.Query(ctx, l.sql.settledBatch, ids, txs, sums)
-	if err == nil {
-		for rows.Next() {
-			var id, tx string
-			if err = rows.Scan(&id, &tx); err != nil {
-				break
-			}
-			written[id] = tx
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
+	written, err := returnedByID[string](l.pool.Query(ctx, l.sql.settledBatch, ids, txs, sums)) // tx hash now in each row
 	for _, r := range batch {
 		// The tx hash is compared too, so that a request is acknowledged only for its own write.
 		tx, ok := written[r.id]
 		r.done <- batchAnswer[error]{ok: err == nil && ok && tx == r.txHash && first[r.id] == r}
 	}
+}
+
+// returnedByID reads the (id, value) rows a batched update returns into a map by id.
+func returnedByID[V any](rows pgx.Rows, err error) (map[string]V, error) {
+	if err != nil {
+		return nil, err
+	}
+	written := map[string]V{}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var id string
+		var v V
+		if err := row.Scan(&id, &v); err != nil {
+			return struct{}{}, err
+		}
+		written[id] = v
+		return struct{}{}, nil
+	})
+	return written, err
 }
