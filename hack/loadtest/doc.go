@@ -31,7 +31,9 @@
 // Environment: LOADTEST_DURATION (default 10s per case); LOADTEST_BASELINE, another source
 // tree of the module (e.g. from `git archive <commit>`) whose gateway is measured in the same
 // run; LOADTEST_PG, extra settings of the durable server (name=value,...); LOADTEST_REFERENCE,
-// the absolute path of a reference server (below), measured in the same run.
+// the absolute path of a reference server (below), measured in the same run; LOADTEST_CASES, a
+// regular expression: only the cases whose line (name and "c=<clients>") matches are measured,
+// to profile one case (the ratios of such a run mean nothing).
 //
 // # The reference
 //

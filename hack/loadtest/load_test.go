@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -248,6 +249,12 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		}
 		dur = d
 	}
+	// LOADTEST_CASES narrows a run to the cases whose name matches, for profiling one case; the
+	// ratios of a narrowed run are meaningless.
+	only, err := regexp.Compile(os.Getenv("LOADTEST_CASES"))
+	if err != nil {
+		b.Fatalf("LOADTEST_CASES: %v", err)
+	}
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		b.Fatal(err)
@@ -313,6 +320,9 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	watchGW := func(g gw) string { return fmt.Sprintf("gateway=%d,%s", g.pid, watchBase) }
 	// runRate measures target; with pay, payRate bounds the payments per second pre-signed.
 	runRate := func(name, target string, conc int, pay bool, watch string, payRate int) result {
+		if !only.MatchString(fmt.Sprintf("%s c=%d", name, conc)) {
+			return result{}
+		}
 		args := []string{"-url", target, "-c", fmt.Sprint(conc), "-d", dur.String(), "-warmup", "2s", "-watch", watch}
 		if pay {
 			// Bounded: enough pre-signed payments for payRate payments/s.
