@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 )
 
 // The paid path's batched writes must reach their rows through the primary key, whatever the
@@ -68,5 +72,82 @@ FROM generate_series(1, 20000) AS i`); err != nil {
 				t.Errorf("the batched %s update does not go through the primary key:\n%s", tc.name, text)
 			}
 		})
+	}
+}
+
+// A batch statement must be planned for the table it runs on, not for the table as it was when
+// the connection first ran it: a plan cached while the table was small (a new ledger, no ANALYZE
+// yet) scans the whole table on every batch once it has grown. Autovacuum is off for the table so
+// that no ANALYZE replans behind the test's back.
+func TestBatchedWritesArePlannedForTheTableTheyFind(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1 // one backend runs every statement, and its statistics are read back exactly
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := Migrate(ctx, pool, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ALTER TABLE x402_payments SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	l, err := New(pool, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// settleBatched claims four payments, then marks them settling and settled in one batch each.
+	settleBatched := func() {
+		tickets := make([]Ticket, 4)
+		for i := range tickets {
+			tickets[i] = claimWon(t, l, intent("ns/r", "1000")).Ticket
+		}
+		errs := make([]error, 2*len(tickets))
+		var settling, settled []func()
+		for i, tk := range tickets {
+			settling = append(settling, func() { errs[i] = l.MarkSettling(ctx, tk) })
+			settled = append(settled, func() { errs[len(tickets)+i] = l.MarkSettled(ctx, tk.ID, newTxHash(), "200") })
+		}
+		queueAsOneBatch(t, &l.batch.settling, settling)()
+		queueAsOneBatch(t, &l.batch.settled, settled)()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seqScans := func() int64 {
+		// The backend publishes its counters when idle after this; the next statement reads them.
+		if _, err := pool.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := pool.QueryRow(ctx, `SELECT seq_scan FROM pg_stat_user_tables WHERE relid = 'x402_payments'::regclass`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// Past the five executions after which a prepared statement may switch to a generic plan.
+	for range 8 {
+		settleBatched()
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO x402_payments (payer_address, nonce, endpoint, amount, status, tx_hash, route)
+SELECT '0x' || md5(i::text), '0x' || md5(i::text) || md5(i::text), '/weather', '1000', 'settled', '0x' || md5(i::text), 'ns/r'
+FROM generate_series(1, 20000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	before := seqScans()
+	for range 3 {
+		settleBatched()
+	}
+	if n := seqScans() - before; n != 0 {
+		t.Errorf("the batched writes scanned the whole 20,000-row table %d times in 3 rounds: planned for the table as it was", n)
 	}
 }
