@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/insforge/integrations-operator/internal/testutil/cpustat"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 )
 
@@ -15,7 +16,8 @@ import (
 // (fsync off); "durable" a server with fsync, synchronous_commit and full_page_writes on, as in
 // production. "serial" is one payment at a time (latency); "parallel" 64 goroutines on a pool of
 // 64 connections (throughput). "baseline-3xSELECT1" runs three empty statements in the same run,
-// so the ledger's cost can be read as a ratio on a busy machine.
+// so the ledger's cost can be read as a ratio on a busy machine. "parallel" also reports the
+// machine's busy CPU time per payment (cpustat), steadier than throughput on a shared machine.
 func BenchmarkClaimSettle(b *testing.B) {
 	servers := map[string]func(b *testing.B) *pgtest.Database{
 		"fast": func(b *testing.B) *pgtest.Database { return pgtest.NewDatabase(b) },
@@ -65,12 +67,20 @@ func BenchmarkClaimSettle(b *testing.B) {
 			})
 			b.Run("parallel", func(b *testing.B) {
 				b.SetParallelism(64 / max(1, testingProcs()))
+				stop := cpustat.Start()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						claimSettle(b, l, intent("ns/bench", "10000"))
 					}
 				})
+				busy, err := stop()
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payments/s")
+				// Both CPUs' busy time (PostgreSQL, this process and anything else running),
+				// per payment: the ledger's whole CPU cost on this machine.
+				b.ReportMetric(float64(busy.Microseconds())/float64(b.N), "machine-µs/payment")
 			})
 		})
 	}

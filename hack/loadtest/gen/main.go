@@ -38,6 +38,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/insforge/integrations-operator/internal/testutil/cpustat"
 	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
 )
@@ -659,7 +660,7 @@ func takeSample(watches []watch) (cpuSample, error) {
 		return s, fmt.Errorf("getrusage: %w", err)
 	}
 	s.gen = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	busy, total, err := machineCPU()
+	busy, total, err := cpustat.Machine()
 	switch {
 	case errors.Is(err, fs.ErrNotExist): // not Linux: no machine figures
 	case err != nil:
@@ -727,29 +728,6 @@ func procCPU(pid int) (ticks, start uint64, err error) {
 	return v[0] + v[1], v[2], nil
 }
 
-// machineCPU returns the busy and total time of all CPUs in ticks, from the first line of
-// /proc/stat: user nice system idle iowait irq softirq steal (then guest and guest_nice, already
-// counted in user and nice). Idle, iowait and steal (time the hypervisor gave to other guests)
-// are not busy.
-func machineCPU() (busy, total uint64, err error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, fmt.Errorf("machine CPU: %w", err)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0, fmt.Errorf("machine CPU: unexpected /proc/stat line %q", line)
-	}
-	var v [8]uint64
-	for i := range v {
-		if v[i], err = strconv.ParseUint(f[i+1], 10, 64); err != nil {
-			return 0, 0, fmt.Errorf("machine CPU: /proc/stat: %w", err)
-		}
-		total += v[i]
-	}
-	return total - v[3] - v[4] - v[7], total, nil
-}
 
 // cpuPerRequest returns the CPU microseconds per request between the samples s0 and s1, by
 // name, and the machine's busy percentage.

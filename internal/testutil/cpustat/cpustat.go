@@ -1,0 +1,58 @@
+// Package cpustat reads how busy the whole machine's CPUs were, from Linux's /proc/stat, so that
+// benchmarks can report CPU time per operation: on a shared machine that is much steadier than
+// throughput.
+package cpustat
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Tick is the length of one /proc/stat tick: Linux counts in USER_HZ, 100 per second.
+const Tick = 10 * time.Millisecond
+
+// Machine returns the busy and total time of all CPUs in ticks, from the first line of
+// /proc/stat: user nice system idle iowait irq softirq steal (then guest and guest_nice, already
+// counted in user and nice). Idle, iowait and steal (time the hypervisor gave to other guests)
+// are not busy. The error wraps fs.ErrNotExist where there is no /proc/stat.
+func Machine() (busy, total uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("machine CPU: %w", err)
+	}
+	return parse(string(b))
+}
+
+func parse(stat string) (busy, total uint64, err error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("machine CPU: unexpected /proc/stat line %q", line)
+	}
+	var v [8]uint64
+	for i := range v {
+		if v[i], err = strconv.ParseUint(f[i+1], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("machine CPU: /proc/stat: %w", err)
+		}
+		total += v[i]
+	}
+	return total - v[3] - v[4] - v[7], total, nil
+}
+
+// Start measures the machine's busy CPU time from Start to the call of the function it returns.
+func Start() (stop func() (time.Duration, error)) {
+	busy0, _, err0 := Machine()
+	return func() (time.Duration, error) {
+		busy1, _, err := Machine()
+		if err0 != nil {
+			return 0, err0
+		}
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(busy1-busy0) * Tick, nil
+	}
+}
