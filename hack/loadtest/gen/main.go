@@ -728,7 +728,6 @@ func procCPU(pid int) (ticks, start uint64, err error) {
 	return v[0] + v[1], v[2], nil
 }
 
-
 // cpuPerRequest returns the CPU microseconds per request between the samples s0 and s1, by
 // name, and the machine's busy percentage.
 func cpuPerRequest(watches []watch, s0, s1 cpuSample, requests int64) (map[string]float64, float64) {
