@@ -27,17 +27,31 @@ import (
 // run again alone by its caller, and the single statement gives the exact result or error. Every
 // statement is idempotent for its own request, so running it again is safe.
 
-// planEachBatch runs a batched UPDATE as pgx's unnamed statement (its description is cached,
-// so it is still one round trip), which PostgreSQL plans for each execution with the batch's real
-// length and the table's current size. A prepared statement would switch to a generic plan after
-// five executions, planned for a 10-row array and the table's size at the time; prepared while
-// the table was small (a new ledger, or before autovacuum's first ANALYZE), that plan is a hash
-// join over a sequential scan, which it then kept running on every batch as the table grew
-// (seen under the ledger benchmark: 18 ms per settling batch at 50,000 rows; plan_test.go).
-// Planning costs about 0.1-0.2 ms per batch. The claim batch keeps its prepared plan: an
-// INSERT reaches existing rows only through its ON CONFLICT unique index, so it has no plan
-// to get wrong.
-const planEachBatch = pgx.QueryExecModeCacheDescribe
+// planEachBatchUntil is how many rows a ledger claims before its batched UPDATEs run as
+// prepared statements. Until then each batch runs as pgx's unnamed statement (its description
+// cached, so still one round trip), which PostgreSQL plans for that execution, with the batch's
+// real length and the table's current size.
+//
+// A prepared statement switches to a generic plan after five executions, planned for a 10-row
+// array and the table's size at that moment, and keeps it until the table's statistics change
+// (autovacuum's ANALYZE, the first of which may come a minute or more after the table was
+// created). Prepared while the table is small, that plan is a hash join over a sequential scan,
+// which then runs on every batch as the table grows: 18 ms per settling batch at 50,000 rows
+// under the ledger benchmark (plan_test.go). Planning every batch instead costs about a tenth
+// of the ledger's CPU per payment, so it is done only while the table may be small: once this
+// ledger alone has claimed this many rows, the table is large enough that the cached plan is the
+// primary-key lookup, and the table only grows. The claim batch is always prepared: an INSERT
+// reaches existing rows only through its ON CONFLICT unique index, so it has no plan to get wrong.
+const planEachBatchUntil = 10_000
+
+// updateMode is how the batched UPDATEs run: planned for each batch while this ledger may still
+// be writing to a small table (see planEachBatchUntil), prepared afterwards.
+func (l *Ledger) updateMode() pgx.QueryExecMode {
+	if l.claimed.Load() < planEachBatchUntil {
+		return pgx.QueryExecModeCacheDescribe
+	}
+	return pgx.QueryExecModeCacheStatement
+}
 
 // maxBatch bounds one statement's rows.
 const maxBatch = 256
@@ -273,7 +287,7 @@ func (l *Ledger) writeSettling(ctx context.Context, batch []*settlingReq) {
 		first[r.t.ID] = r
 		ids, seqs = append(ids, r.t.ID), append(seqs, int32(r.t.Seq))
 	}
-	written, err := returnedByID[int32](l.pool.Query(ctx, l.sql.settlingBatch, planEachBatch, ids, seqs)) // claims of each row now settling
+	written, err := returnedByID[int32](l.pool.Query(ctx, l.sql.settlingBatch, l.updateMode(), ids, seqs)) // claims of each row now settling
 	for _, r := range batch {
 		seq, ok := written[r.t.ID]
 		r.done <- batchAnswer[error]{ok: err == nil && ok && int(seq) == r.t.Seq && first[r.t.ID] == r}
@@ -317,7 +331,7 @@ func (l *Ledger) writeSettled(ctx context.Context, batch []*settledReq) {
 		first[r.id] = r
 		ids, txs, sums = append(ids, r.id), append(txs, r.txHash), append(sums, r.summary)
 	}
-	written, err := returnedByID[string](l.pool.Query(ctx, l.sql.settledBatch, planEachBatch, ids, txs, sums)) // tx hash now in each row
+	written, err := returnedByID[string](l.pool.Query(ctx, l.sql.settledBatch, l.updateMode(), ids, txs, sums)) // tx hash now in each row
 	for _, r := range batch {
 		// The tx hash is compared too, so that a request is acknowledged only for its own write.
 		tx, ok := written[r.id]

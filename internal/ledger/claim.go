@@ -32,9 +32,18 @@ func (l *Ledger) Claim(ctx context.Context, in Intent) (ClaimResult, error) {
 		return ClaimResult{}, err
 	}
 	if o, ok := l.claimBatched(ctx, in); ok {
-		return o.res, o.err
+		return l.counted(o.res), o.err
 	}
-	return l.claimAlone(ctx, in)
+	r, err := l.claimAlone(ctx, in)
+	return l.counted(r), err
+}
+
+// counted counts a won claim (see planEachBatchUntil) and returns it.
+func (l *Ledger) counted(r ClaimResult) ClaimResult {
+	if r.Won {
+		l.claimed.Add(1)
+	}
+	return r
 }
 
 // claimAlone is Claim as a single statement; it also returns the row it did not win.

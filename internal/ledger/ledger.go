@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,6 +22,8 @@ type Ledger struct {
 	n     names
 	sql   statements
 	batch batchers
+	// claimed counts the claims this ledger won (rows it inserted or claimed again).
+	claimed atomic.Int64
 }
 
 // querier is what both a pool and a single connection (the resolver's) offer.

@@ -138,9 +138,10 @@ func TestBatchedWritesArePlannedForTheTableTheyFind(t *testing.T) {
 	for range 8 {
 		settleBatched()
 	}
+	// The table grows to the size at which the ledger stops planning every batch.
 	if _, err := pool.Exec(ctx, `INSERT INTO x402_payments (payer_address, nonce, endpoint, amount, status, tx_hash, route)
 SELECT '0x' || md5(i::text), '0x' || md5(i::text) || md5(i::text), '/weather', '1000', 'settled', '0x' || md5(i::text), 'ns/r'
-FROM generate_series(1, 20000) AS i`); err != nil {
+FROM generate_series(1, $1::int) AS i`, planEachBatchUntil); err != nil {
 		t.Fatal(err)
 	}
 	before := seqScans()
@@ -148,6 +149,16 @@ FROM generate_series(1, 20000) AS i`); err != nil {
 		settleBatched()
 	}
 	if n := seqScans() - before; n != 0 {
-		t.Errorf("the batched writes scanned the whole 20,000-row table %d times in 3 rounds: planned for the table as it was", n)
+		t.Errorf("the batched writes scanned the whole %d-row table %d times in 3 rounds: planned for the table as it was", planEachBatchUntil, n)
+	}
+	// Had this ledger claimed those rows itself, its UPDATEs would now be prepared, and their
+	// cached plans, made at this size, must be the primary-key lookup.
+	l.claimed.Store(planEachBatchUntil)
+	before = seqScans()
+	for range 8 {
+		settleBatched()
+	}
+	if n := seqScans() - before; n != 0 {
+		t.Errorf("the prepared batched writes scanned the whole %d-row table %d times in 8 rounds", planEachBatchUntil, n)
 	}
 }
