@@ -318,9 +318,10 @@ type GatewayService struct {
 
 // Gateway shapes the managed x402 gateway Deployment.
 type Gateway struct {
-	// replicas of the gateway. Defaults to 1. With more than one a PodDisruptionBudget is added.
+	// replicas of the gateway. Unset, the operator leaves the count to whoever scales the
+	// Deployment (a HorizontalPodAutoscaler, kubectl scale), and a new Deployment starts with 1.
+	// The gateway's PodDisruptionBudget lets one pod at a time be evicted, whatever the count.
 	// +optional
-	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	Replicas *int32 `json:"replicas,omitempty"`

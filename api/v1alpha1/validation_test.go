@@ -115,7 +115,6 @@ func TestValidObjectsGetDefaultsAndObservedGenerationMinusOne(t *testing.T) {
 		{"database.table", s.Database.Table, v1.DefaultLedgerTable},
 		{"facilitator.okx.apiVersion", s.Facilitator.OKX.APIVersion, v1.OKXAPIv2},
 		{"facilitator.okx.syncSettle", *s.Facilitator.OKX.SyncSettle, true},
-		{"gateway.replicas", *s.Gateway.Replicas, int32(1)},
 		{"gateway.service.port", s.Gateway.Service.Port, int32(v1.DefaultGatewayPort)},
 		{"gateway.unpricedPaths", s.Gateway.UnpricedPaths, v1.UnpricedProxy},
 	}
@@ -123,6 +122,10 @@ func TestValidObjectsGetDefaultsAndObservedGenerationMinusOne(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("default of %s = %v, want %v", c.field, c.got, c.want)
 		}
+	}
+	// No default: unset, the count belongs to whoever scales the gateway (an autoscaler).
+	if r := s.Gateway.Replicas; r != nil {
+		t.Errorf("gateway.replicas defaulted to %d, want it left unset", *r)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -23,7 +22,7 @@ import (
 // taken back on the reconcile its watch event triggers.
 type appliedRecord struct {
 	digest   string
-	versions map[string]string // by kind; "" for a PodDisruptionBudget that must not exist
+	versions map[string]string // by kind
 }
 
 // renderedDigest digests every rendered object, so any change to what would be applied shows.
@@ -42,11 +41,8 @@ func (r *PaymentRouteReconciler) recordApplied(key types.NamespacedName, digest 
 		"ConfigMap":           objs.ConfigMap.ResourceVersion,
 		"Deployment":          objs.Deployment.ResourceVersion,
 		"Service":             objs.Service.ResourceVersion,
-		"PodDisruptionBudget": "",
+		"PodDisruptionBudget": objs.PDB.ResourceVersion,
 	}}
-	if objs.PDB != nil {
-		rec.versions["PodDisruptionBudget"] = objs.PDB.ResourceVersion
-	}
 	r.mu.Lock()
 	r.applied[key] = rec
 	r.mu.Unlock()
@@ -65,10 +61,7 @@ func (r *PaymentRouteReconciler) unchangedSinceApply(ctx context.Context, key ty
 	for kind, obj := range map[string]client.Object{
 		"ConfigMap": &corev1.ConfigMap{}, "Service": &corev1.Service{}, "PodDisruptionBudget": &policyv1.PodDisruptionBudget{},
 	} {
-		err := r.Client.Get(ctx, name, obj)
-		switch want := rec.versions[kind]; {
-		case want == "" && apierrors.IsNotFound(err):
-		case err != nil || obj.GetResourceVersion() != want:
+		if err := r.Client.Get(ctx, name, obj); err != nil || obj.GetResourceVersion() != rec.versions[kind] {
 			return false
 		}
 	}

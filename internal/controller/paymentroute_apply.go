@@ -4,15 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	policyv1 "k8s.io/api/policy/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 )
 
 // applyObject writes a rendered child with server-side apply as managerName and reads the
@@ -45,34 +39,12 @@ func applyObject(ctx context.Context, c client.Client, obj client.Object) error 
 }
 
 // applyGateway applies the ConfigMap first (pods mount it), then the Deployment, the Service and
-// the PodDisruptionBudget, and removes a PDB the route no longer wants.
-func applyGateway(ctx context.Context, c client.Client, route *integrationsv1alpha1.PaymentRoute, objs *gatewayObjects) error {
-	for _, obj := range []client.Object{objs.ConfigMap, objs.Deployment, objs.Service} {
+// the PodDisruptionBudget.
+func applyGateway(ctx context.Context, c client.Client, objs *gatewayObjects) error {
+	for _, obj := range []client.Object{objs.ConfigMap, objs.Deployment, objs.Service, objs.PDB} {
 		if err := applyObject(ctx, c, obj); err != nil {
 			return err
 		}
-	}
-	if objs.PDB != nil {
-		return applyObject(ctx, c, objs.PDB)
-	}
-	return deleteOwnedPDB(ctx, c, route)
-}
-
-// deleteOwnedPDB deletes the route's PodDisruptionBudget if it exists and the route controls it.
-func deleteOwnedPDB(ctx context.Context, c client.Client, route *integrationsv1alpha1.PaymentRoute) error {
-	var pdb policyv1.PodDisruptionBudget
-	err := c.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: gatewayName(route.Name)}, &pdb)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading the PodDisruptionBudget: %w", err)
-	}
-	if ref := metav1.GetControllerOf(&pdb); ref == nil || ref.UID != route.UID {
-		return nil
-	}
-	if err := c.Delete(ctx, &pdb, client.Preconditions{UID: &pdb.UID}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting the PodDisruptionBudget: %w", err)
 	}
 	return nil
 }

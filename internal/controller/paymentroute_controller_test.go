@@ -12,12 +12,14 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 	gwconfig "github.com/insforge/integrations-operator/internal/gateway/config"
@@ -119,8 +121,8 @@ func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
 				t.Errorf("Service %+v", svc.Spec)
 			}
 			var pdb policyv1.PodDisruptionBudget
-			if hasPDB := f.exists(&pdb, pr.Name); hasPDB != (tc.replicas > 1) {
-				t.Errorf("PodDisruptionBudget exists = %v with %d replicas", hasPDB, tc.replicas)
+			if !f.exists(&pdb, pr.Name) || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
+				t.Errorf("PodDisruptionBudget with %d replicas: %+v", tc.replicas, pdb.Spec)
 			}
 
 			// The Deployment becomes available: the route is Ready.
@@ -180,7 +182,7 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 	assertRouteReady(t, f.get(pr.Name))
 	h0 := f.deployment(pr.Name).Spec.Template.Annotations[annotationGatewayHash]
 
-	// A new price reaches the ConfigMap and rolls the pods; replicas 1 drops the PDB.
+	// A new price reaches the ConfigMap and rolls the pods; the PDB stays at one replica.
 	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) {
 		p.Spec.Routes[0].Price = "0.02"
 		p.Spec.Gateway.Replicas = ptr.To[int32](1)
@@ -195,8 +197,8 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 	if !f.exists(&cm, pr.Name) || !strings.Contains(cm.Data[gwconfig.ConfigMapKey], `"price": "0.02"`) {
 		t.Errorf("ConfigMap not updated: %s", cm.Data[gwconfig.ConfigMapKey])
 	}
-	if f.exists(&policyv1.PodDisruptionBudget{}, pr.Name) {
-		t.Error("the PodDisruptionBudget survived scaling to one replica")
+	if !f.exists(&policyv1.PodDisruptionBudget{}, pr.Name) {
+		t.Error("the PodDisruptionBudget went with scaling to one replica")
 	}
 	got := f.get(pr.Name)
 	// The Deployment controller has not seen the new generation: not Ready until it has.
@@ -439,4 +441,53 @@ func TestPaymentRouteUnreachableLedgerIsRetriedBeforeAnyGateway(t *testing.T) {
 		t.Errorf("no LedgerError event: %v", f.events.all())
 	}
 	assertRouteNoLeak(t, got, f.events.all(), "pw-SECRET-77")
+}
+
+// A route that sets no replicas leaves the count to whoever scales the gateway (a
+// HorizontalPodAutoscaler writes the scale subresource): no reconcile takes it back, and the
+// status reports it. A route that sets replicas owns the count and takes a manual scale back.
+func TestPaymentRouteLeavesUnsetReplicasToTheAutoscaler(t *testing.T) {
+	f := newRouteFixture(t, Options{}, xlayerUSDG)
+	f.secret("x402-relayer", map[string]string{"privateKey": testRelayerKey})
+	pr := loadRouteSample(t, "onchain") // sets no replicas
+	f.create(pr)
+	f.reconcile(pr.Name)
+	scale := func(n int32) {
+		t.Helper()
+		sc := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: n}}
+		if err := f.c.SubResource("scale").Update(f.ctx, f.deployment(pr.Name), client.WithSubResourceBody(sc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replicas := func() int32 { return *f.deployment(pr.Name).Spec.Replicas }
+	if n := replicas(); n != 1 {
+		t.Fatalf("a new Deployment has %d replicas, want 1", n)
+	}
+
+	scale(3)
+	makeAvailable(t, f.c, f.deployment(pr.Name))
+	f.reconcile(pr.Name)
+	got := f.get(pr.Name)
+	assertRouteReady(t, got)
+	if n, g := replicas(), got.Status.Gateway; n != 3 || g.Replicas != 3 || g.ReadyReplicas != 3 {
+		t.Errorf("after the autoscaler scaled to 3: Deployment %d, status.gateway %+v", n, g)
+	}
+	// A spec change applies the Deployment again; the count stays the autoscaler's.
+	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) { p.Spec.Routes[0].Price = "0.02" })
+	f.reconcile(pr.Name)
+	if n := replicas(); n != 3 {
+		t.Errorf("a spec change reset the autoscaler's 3 replicas to %d", n)
+	}
+
+	// Once the route sets a count, it owns it.
+	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) { p.Spec.Gateway.Replicas = ptr.To[int32](2) })
+	f.reconcile(pr.Name)
+	if n := replicas(); n != 2 {
+		t.Errorf("replicas %d after the route set 2", n)
+	}
+	scale(5)
+	f.reconcile(pr.Name)
+	if n := replicas(); n != 2 {
+		t.Errorf("replicas %d after a manual scale to 5, want the route's 2", n)
+	}
 }

@@ -184,7 +184,7 @@ func (r *PaymentRouteReconciler) applyRoute(ctx context.Context, route *integrat
 		obs.deployment = prev
 		return nil
 	}
-	if err := applyGateway(ctx, r.Client, route, objs); err != nil {
+	if err := applyGateway(ctx, r.Client, objs); err != nil {
 		return err
 	}
 	r.metrics.applies.Inc()

@@ -50,7 +50,7 @@ type gatewayRender struct {
 	SecretVersions map[string]string
 }
 
-// gatewayObjects are the rendered children of a route. PDB is nil when replicas <= 1.
+// gatewayObjects are the rendered children of a route.
 type gatewayObjects struct {
 	ConfigMap  *corev1.ConfigMap
 	Deployment *appsv1.Deployment
@@ -130,12 +130,13 @@ func renderGateway(in gatewayRender) (*gatewayObjects, error) {
 		ObjectMeta: meta(),
 		Data:       map[string]string{gwconfig.ConfigMapKey: string(file)},
 	}
-	replicas := replicasOf(route)
 	out.Deployment = &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: meta(),
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
+			// Unset, it is left out of the apply, so the count belongs to whoever scales the
+			// Deployment and a reconcile never takes it back.
+			Replicas: route.Spec.Gateway.Replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: gatewaySelector(route)},
 			// Keep full capacity during a rollout: a missing replica is lost revenue.
 			Strategy: appsv1.DeploymentStrategy{
@@ -166,15 +167,16 @@ func renderGateway(in gatewayRender) (*gatewayObjects, error) {
 			}},
 		},
 	}
-	if replicas > 1 {
-		out.PDB = &policyv1.PodDisruptionBudget{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
-			ObjectMeta: meta(),
-			Spec: policyv1.PodDisruptionBudgetSpec{
-				MinAvailable: ptr.To(intstr.FromInt32(1)),
-				Selector:     &metav1.LabelSelector{MatchLabels: gatewaySelector(route)},
-			},
-		}
+	// One pod down at a time for voluntary disruptions (drains, autoscaler scale-downs): the
+	// rest keep answering payments, and a single replica can still be evicted, so a drain
+	// never blocks. It fits any replica count, so it does not follow the count.
+	out.PDB = &policyv1.PodDisruptionBudget{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
+		ObjectMeta: meta(),
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+			Selector:       &metav1.LabelSelector{MatchLabels: gatewaySelector(route)},
+		},
 	}
 	return out, nil
 }
@@ -278,12 +280,9 @@ func ownerRef(route *integrationsv1alpha1.PaymentRoute) metav1.OwnerReference {
 	return *metav1.NewControllerRef(route, integrationsv1alpha1.GroupVersion.WithKind("PaymentRoute"))
 }
 
-func replicasOf(route *integrationsv1alpha1.PaymentRoute) int32 {
-	if r := route.Spec.Gateway.Replicas; r != nil {
-		return *r
-	}
-	return 1
-}
+// replicasOf is the gateway's desired replica count: the applied Deployment's, which is the
+// route's when the route sets one, and the autoscaler's (or whoever scales it) otherwise.
+func replicasOf(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas, 1) }
 
 func serviceType(route *integrationsv1alpha1.PaymentRoute) corev1.ServiceType {
 	if t := route.Spec.Gateway.Service.Type; t != "" {

@@ -40,7 +40,7 @@ func computeRouteStatus(route *integrationsv1alpha1.PaymentRoute, obs routeObser
 	if obs.deployment != nil {
 		st.Gateway = integrationsv1alpha1.GatewayStatus{
 			ServiceURL:    serviceURL(route),
-			Replicas:      replicasOf(route),
+			Replicas:      replicasOf(obs.deployment),
 			ReadyReplicas: obs.deployment.Status.ReadyReplicas,
 		}
 	}
@@ -62,7 +62,7 @@ func computeRouteStatus(route *integrationsv1alpha1.PaymentRoute, obs routeObser
 		}
 		integrationsv1alpha1.MarkReconciling(&st.Conditions, gen, obs.transientReason, clip(obs.transient.Error()))
 	default:
-		ok, msg := deploymentAvailable(obs.deployment, replicasOf(route))
+		ok, msg := deploymentAvailable(obs.deployment)
 		if !ok {
 			integrationsv1alpha1.SetCondition(&st.Conditions, gen, integrationsv1alpha1.ConditionGatewayAvailable, metav1.ConditionFalse,
 				integrationsv1alpha1.ReasonDeploymentPending, msg)
@@ -84,10 +84,11 @@ func computeRouteStatus(route *integrationsv1alpha1.PaymentRoute, obs routeObser
 
 // deploymentAvailable reads availability from the Deployment's status: the current generation
 // observed, every replica updated and available.
-func deploymentAvailable(d *appsv1.Deployment, want int32) (bool, string) {
+func deploymentAvailable(d *appsv1.Deployment) (bool, string) {
 	if d == nil {
 		return false, "the Deployment is not applied yet"
 	}
+	want := replicasOf(d)
 	s := d.Status
 	switch {
 	case s.ObservedGeneration < d.Generation:
