@@ -58,6 +58,19 @@ func (r VerifyResult) Response() x402.VerifyResponse {
 	return x402.VerifyResponse{IsValid: r.Valid, InvalidReason: string(r.Reason), InvalidMessage: r.Message, Payer: r.Payer}
 }
 
+// VerifyResultOf reads a facilitator's wire verify answer; a refusal without a reason gets
+// unexpected_verify_error, so that no invalid result lacks one.
+func VerifyResultOf(v x402.VerifyResponse) VerifyResult {
+	res := VerifyResult{Valid: v.IsValid, Payer: v.Payer, Message: v.InvalidMessage}
+	if !v.IsValid {
+		res.Reason = x402.Reason(v.InvalidReason)
+		if res.Reason == "" {
+			res.Reason = x402.ReasonUnexpectedVerifyError
+		}
+	}
+	return res
+}
+
 // Invalid builds a failed VerifyResult from an error carrying an x402 reason.
 func Invalid(err error, payer string) VerifyResult {
 	reason := x402.ReasonOf(err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/facilitator/httpcall"
 )
 
 func FuzzDecodeVerifyResponse(f *testing.F) {
@@ -44,7 +45,7 @@ func FuzzDecodeSettleResponse(f *testing.F) {
 			return
 		}
 		_, _ = DecodeSettleResponse(body)
-		res, err := settleOutcome(response{status: status, body: body}, "eip155:196")
+		res, err := settleOutcome(httpcall.Response{Status: status, Body: body}, "eip155:196")
 		if err != nil {
 			if status >= 500 {
 				t.Fatalf("HTTP %d became an error: %v", status, err)

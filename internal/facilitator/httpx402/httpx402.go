@@ -4,13 +4,9 @@
 package httpx402
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -18,15 +14,16 @@ import (
 	"time"
 
 	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/facilitator/httpcall"
 	"github.com/insforge/integrations-operator/internal/x402"
 )
 
 // Defaults.
 const (
-	DefaultTimeout      = 30 * time.Second
-	DefaultMaxAttempts  = 3
-	DefaultRetryBackoff = 250 * time.Millisecond
-	MaxResponseBytes    = 1 << 20
+	DefaultTimeout      = httpcall.DefaultTimeout
+	DefaultMaxAttempts  = httpcall.DefaultMaxAttempts
+	DefaultRetryBackoff = httpcall.DefaultRetryBackoff
+	MaxResponseBytes    = httpcall.MaxResponseBytes
 )
 
 // Config configures a Client.
@@ -58,7 +55,10 @@ func (c Config) String() string {
 func (c Config) GoString() string { return c.String() }
 
 // Client is a standard x402 facilitator client. It is safe for concurrent use.
-type Client struct{ cfg Config }
+type Client struct {
+	cfg  Config
+	http httpcall.Caller
+}
 
 var _ facilitator.Facilitator = (*Client)(nil)
 
@@ -69,16 +69,16 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("httpx402: facilitator URL %q must be an absolute http(s) URL", cfg.URL)
 	}
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: DefaultTimeout}
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = DefaultRetryBackoff
-	}
-	return &Client{cfg: cfg}, nil
+	headers := cfg.Headers
+	return &Client{cfg: cfg, http: httpcall.Caller{
+		Name: "httpx402", BaseURL: cfg.URL, Client: cfg.HTTPClient,
+		MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
+		Authorize: func(req *http.Request, _ string, _ []byte) {
+			for k, v := range headers {
+				req.Header.Set(k, v)
+			}
+		},
+	}}, nil
 }
 
 // String describes the client without secrets.
@@ -92,71 +92,6 @@ type HTTPError struct {
 
 // Error implements error.
 func (e *HTTPError) Error() string { return fmt.Sprintf("httpx402: HTTP %d: %s", e.Status, e.Body) }
-
-type response struct {
-	status int
-	body   []byte
-}
-
-type transportError struct {
-	err  error
-	sent bool
-}
-
-func (e *transportError) Error() string { return e.err.Error() }
-func (e *transportError) Unwrap() error { return e.err }
-
-func (c *Client) do(ctx context.Context, method, path string, body []byte) (response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.cfg.URL+path, rd)
-	if err != nil {
-		return response{}, fmt.Errorf("httpx402: build request: %w", err)
-	}
-	for k, v := range c.cfg.Headers {
-		req.Header.Set(k, v)
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.cfg.HTTPClient.Do(req)
-	if err != nil {
-		var op *net.OpError
-		sent := !(errors.As(err, &op) && op.Op == "dial")
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return response{}, &transportError{err: fmt.Errorf("httpx402: %s %s: %w", method, path, err), sent: sent}
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
-	if err != nil {
-		return response{}, &transportError{err: fmt.Errorf("httpx402: read %s response: %w", path, err), sent: true}
-	}
-	return response{status: resp.StatusCode, body: data}, nil
-}
-
-func (c *Client) doIdempotent(ctx context.Context, method, path string, body []byte) (response, error) {
-	backoff := c.cfg.RetryBackoff
-	for attempt := 1; ; attempt++ {
-		resp, err := c.do(ctx, method, path, body)
-		var te *transportError
-		retry := (err != nil && errors.As(err, &te)) || (err == nil && (resp.status == http.StatusTooManyRequests || resp.status >= 500))
-		if attempt >= c.cfg.MaxAttempts || !retry {
-			return resp, err
-		}
-		select {
-		case <-ctx.Done():
-			return resp, err
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
-}
 
 func snippet(b []byte) string {
 	const n = 200
@@ -177,50 +112,27 @@ func requestBody(payment x402.PaymentPayload, req x402.PaymentRequirements) ([]b
 
 // DecodeVerifyResponse decodes a /verify body; isValid is required.
 func DecodeVerifyResponse(body []byte) (x402.VerifyResponse, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return x402.VerifyResponse{}, fmt.Errorf("verify response is not a JSON object: %w", err)
-	}
-	if _, ok := fields["isValid"]; !ok {
-		return x402.VerifyResponse{}, errors.New("verify response lacks isValid")
-	}
 	var v x402.VerifyResponse
-	if err := json.Unmarshal(body, &v); err != nil {
-		return x402.VerifyResponse{}, fmt.Errorf("verify response: %w", err)
+	if err := x402.DecodeObject(body, "verify response", &v, "isValid"); err != nil {
+		return x402.VerifyResponse{}, err
 	}
 	return v, nil
 }
 
 // DecodeSettleResponse decodes a /settle body; success, transaction and network are required.
 func DecodeSettleResponse(body []byte) (x402.SettleResponse, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return x402.SettleResponse{}, fmt.Errorf("settle response is not a JSON object: %w", err)
-	}
-	for _, k := range []string{"success", "transaction", "network"} {
-		if _, ok := fields[k]; !ok {
-			return x402.SettleResponse{}, fmt.Errorf("settle response lacks %s", k)
-		}
-	}
 	var s x402.SettleResponse
-	if err := json.Unmarshal(body, &s); err != nil {
-		return x402.SettleResponse{}, fmt.Errorf("settle response: %w", err)
+	if err := x402.DecodeObject(body, "settle response", &s, "success", "transaction", "network"); err != nil {
+		return x402.SettleResponse{}, err
 	}
 	return s, nil
 }
 
 // DecodeSupportedResponse decodes a /supported body; kinds is required.
 func DecodeSupportedResponse(body []byte) (x402.SupportedResponse, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return x402.SupportedResponse{}, fmt.Errorf("supported response is not a JSON object: %w", err)
-	}
-	if _, ok := fields["kinds"]; !ok {
-		return x402.SupportedResponse{}, errors.New("supported response lacks kinds")
-	}
 	var s x402.SupportedResponse
-	if err := json.Unmarshal(body, &s); err != nil {
-		return x402.SupportedResponse{}, fmt.Errorf("supported response: %w", err)
+	if err := x402.DecodeObject(body, "supported response", &s, "kinds"); err != nil {
+		return x402.SupportedResponse{}, err
 	}
 	return s, nil
 }
@@ -232,25 +144,18 @@ func (c *Client) Verify(ctx context.Context, payment x402.PaymentPayload, req x4
 	if err != nil {
 		return facilitator.VerifyResult{}, fmt.Errorf("httpx402 verify: %w", err)
 	}
-	resp, err := c.doIdempotent(ctx, http.MethodPost, "/verify", body)
+	resp, err := c.http.DoIdempotent(ctx, http.MethodPost, "/verify", body)
 	if err != nil {
 		return facilitator.VerifyResult{}, err
 	}
-	v, decErr := DecodeVerifyResponse(resp.body)
+	v, decErr := DecodeVerifyResponse(resp.Body)
 	switch {
-	case resp.status == http.StatusOK && decErr != nil:
+	case resp.Status == http.StatusOK && decErr != nil:
 		return facilitator.VerifyResult{}, fmt.Errorf("httpx402 verify: malformed response: %w", decErr)
-	case resp.status != http.StatusOK && (decErr != nil || v.IsValid):
-		return facilitator.VerifyResult{}, fmt.Errorf("httpx402 verify: %w", &HTTPError{Status: resp.status, Body: snippet(resp.body)})
+	case resp.Status != http.StatusOK && (decErr != nil || v.IsValid):
+		return facilitator.VerifyResult{}, fmt.Errorf("httpx402 verify: %w", &HTTPError{Status: resp.Status, Body: snippet(resp.Body)})
 	}
-	res := facilitator.VerifyResult{Valid: v.IsValid, Payer: v.Payer, Message: v.InvalidMessage}
-	if !v.IsValid {
-		res.Reason = x402.Reason(v.InvalidReason)
-		if res.Reason == "" {
-			res.Reason = x402.ReasonUnexpectedVerifyError
-		}
-	}
-	return res, nil
+	return facilitator.VerifyResultOf(v), nil
 }
 
 // Settle implements facilitator.Facilitator. It makes exactly one request.
@@ -262,10 +167,9 @@ func (c *Client) Settle(ctx context.Context, payment x402.PaymentPayload, req x4
 	if err := ctx.Err(); err != nil {
 		return facilitator.SettleResult{}, fmt.Errorf("httpx402 settle: %w", err)
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/settle", body)
+	resp, err := c.http.Do(ctx, http.MethodPost, "/settle", body)
 	if err != nil {
-		var te *transportError
-		if errors.As(err, &te) && !te.sent {
+		if httpcall.NotSent(err) {
 			return facilitator.SettleResult{}, fmt.Errorf("httpx402 settle not sent: %w", err)
 		}
 		return facilitator.Unknown("", req.Network, "", "settle response lost: %v", err), nil
@@ -274,20 +178,20 @@ func (c *Client) Settle(ctx context.Context, payment x402.PaymentPayload, req x4
 }
 
 // settleOutcome maps one settle exchange to a result; only definite answers are Settled or Failed.
-func settleOutcome(resp response, network string) (facilitator.SettleResult, error) {
-	s, decErr := DecodeSettleResponse(resp.body)
+func settleOutcome(resp httpcall.Response, network string) (facilitator.SettleResult, error) {
+	s, decErr := DecodeSettleResponse(resp.Body)
 	switch {
-	case resp.status >= 500:
+	case resp.Status >= 500:
 		hash := ""
 		if decErr == nil {
 			hash = s.Transaction
 		}
-		return facilitator.Unknown(hash, network, "", "facilitator answered HTTP %d", resp.status), nil
-	case resp.status == http.StatusOK && decErr != nil:
+		return facilitator.Unknown(hash, network, "", "facilitator answered HTTP %d", resp.Status), nil
+	case resp.Status == http.StatusOK && decErr != nil:
 		return facilitator.Unknown("", network, "", "malformed settle response: %v", decErr), nil
-	case resp.status != http.StatusOK && (decErr != nil || s.Success):
+	case resp.Status != http.StatusOK && (decErr != nil || s.Success):
 		// A refusal without a settle response: the request was not acted on.
-		return facilitator.SettleResult{}, fmt.Errorf("httpx402 settle refused: %w", &HTTPError{Status: resp.status, Body: snippet(resp.body)})
+		return facilitator.SettleResult{}, fmt.Errorf("httpx402 settle refused: %w", &HTTPError{Status: resp.Status, Body: snippet(resp.Body)})
 	}
 	if s.Network != "" {
 		network = s.Network
@@ -317,14 +221,14 @@ func (c *Client) SettleStatus(context.Context, facilitator.SettleRef) (facilitat
 
 // Supported implements facilitator.Facilitator.
 func (c *Client) Supported(ctx context.Context) (x402.SupportedResponse, error) {
-	resp, err := c.doIdempotent(ctx, http.MethodGet, "/supported", nil)
+	resp, err := c.http.DoIdempotent(ctx, http.MethodGet, "/supported", nil)
 	if err != nil {
 		return x402.SupportedResponse{}, err
 	}
-	if resp.status != http.StatusOK {
-		return x402.SupportedResponse{}, fmt.Errorf("httpx402 supported: %w", &HTTPError{Status: resp.status, Body: snippet(resp.body)})
+	if resp.Status != http.StatusOK {
+		return x402.SupportedResponse{}, fmt.Errorf("httpx402 supported: %w", &HTTPError{Status: resp.Status, Body: snippet(resp.Body)})
 	}
-	s, err := DecodeSupportedResponse(resp.body)
+	s, err := DecodeSupportedResponse(resp.Body)
 	if err != nil {
 		return x402.SupportedResponse{}, fmt.Errorf("httpx402 supported: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/facilitator/httpcall"
 	"github.com/insforge/integrations-operator/internal/facilitator/onchain"
 	"github.com/insforge/integrations-operator/internal/testutil/evmtest"
 	"github.com/insforge/integrations-operator/internal/x402"
@@ -237,7 +238,7 @@ func TestSettleOutcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := settleOutcome(response{status: tt.status, body: []byte(tt.body)}, "eip155:196")
+			res, err := settleOutcome(httpcall.Response{Status: tt.status, Body: []byte(tt.body)}, "eip155:196")
 			if tt.state == "" {
 				if err == nil {
 					t.Fatalf("want error, got %+v", res)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/insforge/integrations-operator/internal/facilitator/httpcall"
 	"github.com/insforge/integrations-operator/internal/x402"
 )
 
@@ -23,7 +24,7 @@ type Envelope struct {
 func (e Envelope) OK() bool { return e.Code == "0" }
 
 // MaxResponseBytes bounds the size of a response body read from OKX.
-const MaxResponseBytes = 1 << 20
+const MaxResponseBytes = httpcall.MaxResponseBytes
 
 // DecodeEnvelope decodes an OKX response body.
 func DecodeEnvelope(body []byte) (Envelope, error) {
@@ -89,32 +90,18 @@ type settleData struct {
 
 // DecodeVerifyData decodes verify data; isValid is required.
 func DecodeVerifyData(data json.RawMessage) (x402.VerifyResponse, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return x402.VerifyResponse{}, fmt.Errorf("okx verify data is not an object: %w", err)
-	}
-	if _, ok := fields["isValid"]; !ok {
-		return x402.VerifyResponse{}, errors.New("okx verify data lacks isValid")
-	}
 	var v x402.VerifyResponse
-	if err := json.Unmarshal(data, &v); err != nil {
-		return x402.VerifyResponse{}, fmt.Errorf("okx verify data: %w", err)
+	if err := x402.DecodeObject(data, "okx verify data", &v, "isValid"); err != nil {
+		return x402.VerifyResponse{}, err
 	}
 	return v, nil
 }
 
 // DecodeSettleData decodes settle or settle-status data; success is required.
 func DecodeSettleData(data json.RawMessage) (x402.SettleResponse, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return x402.SettleResponse{}, fmt.Errorf("okx settle data is not an object: %w", err)
-	}
-	if _, ok := fields["success"]; !ok {
-		return x402.SettleResponse{}, errors.New("okx settle data lacks success")
-	}
 	var d settleData
-	if err := json.Unmarshal(data, &d); err != nil {
-		return x402.SettleResponse{}, fmt.Errorf("okx settle data: %w", err)
+	if err := x402.DecodeObject(data, "okx settle data", &d, "success"); err != nil {
+		return x402.SettleResponse{}, err
 	}
 	if d.Transaction == "" {
 		d.Transaction = d.TxHash

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/facilitator/httpcall"
 	"github.com/insforge/integrations-operator/internal/x402"
 )
 
@@ -90,7 +91,7 @@ func TestSettleOutcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := settleOutcome(response{status: tt.status, body: []byte(tt.body)}, "eip155:196")
+			res, err := settleOutcome(httpcall.Response{Status: tt.status, Body: []byte(tt.body)}, "eip155:196")
 			if tt.state == "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errCode) {
 					t.Fatalf("want an error with code %s, got %+v, %v", tt.errCode, res, err)
@@ -102,7 +103,7 @@ func TestSettleOutcome(t *testing.T) {
 			}
 		})
 	}
-	if _, err := settleOutcome(response{status: http.StatusOK, body: []byte(`{"code":"0","data":{"success":true,"transaction":"0x1"}}`)}, "n"); err != nil {
+	if _, err := settleOutcome(httpcall.Response{Status: http.StatusOK, Body: []byte(`{"code":"0","data":{"success":true,"transaction":"0x1"}}`)}, "n"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/facilitator/httpcall"
 )
 
 func FuzzDecodeEnvelope(f *testing.F) {
@@ -36,7 +37,7 @@ func FuzzSettleOutcome(f *testing.F) {
 		if status < 100 || status > 599 {
 			return
 		}
-		res, err := settleOutcome(response{status: status, body: body}, "eip155:196")
+		res, err := settleOutcome(httpcall.Response{Status: status, Body: body}, "eip155:196")
 		if err != nil {
 			if status >= 500 {
 				t.Fatalf("HTTP %d settle became an error %v; must be unknown", status, err)

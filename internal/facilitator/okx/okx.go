@@ -6,19 +6,17 @@
 package okx
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/facilitator/httpcall"
 	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/caip2"
 )
@@ -34,9 +32,9 @@ const (
 
 // Defaults.
 const (
-	DefaultTimeout      = 30 * time.Second
-	DefaultMaxAttempts  = 3
-	DefaultRetryBackoff = 250 * time.Millisecond
+	DefaultTimeout      = httpcall.DefaultTimeout
+	DefaultMaxAttempts  = httpcall.DefaultMaxAttempts
+	DefaultRetryBackoff = httpcall.DefaultRetryBackoff
 )
 
 // Config configures a Client.
@@ -72,6 +70,7 @@ func (c Config) GoString() string { return c.String() }
 type Client struct {
 	cfg    Config
 	prefix string
+	http   httpcall.Caller
 }
 
 var _ facilitator.Facilitator = (*Client)(nil)
@@ -88,23 +87,26 @@ func New(cfg Config) (*Client, error) {
 	if _, err := url.Parse(cfg.BaseURL); err != nil {
 		return nil, fmt.Errorf("okx: base URL: %w", err)
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: DefaultTimeout}
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = DefaultRetryBackoff
 	}
 	prefix := PathPrefix
 	if cfg.Legacy {
 		prefix = LegacyPathPrefix
 	}
-	return &Client{cfg: cfg, prefix: prefix}, nil
+	creds, now := cfg.Credentials, cfg.Now
+	return &Client{cfg: cfg, prefix: prefix, http: httpcall.Caller{
+		Name: "okx", BaseURL: cfg.BaseURL, Client: cfg.HTTPClient,
+		MaxAttempts: cfg.MaxAttempts, RetryBackoff: cfg.RetryBackoff,
+		// Each attempt signs the exact bytes it sends, with a fresh timestamp.
+		Authorize: func(req *http.Request, requestPath string, body []byte) {
+			ts := Timestamp(now())
+			req.Header.Set(HeaderKey, creds.APIKey)
+			req.Header.Set(HeaderPassphrase, creds.Passphrase)
+			req.Header.Set(HeaderTimestamp, ts)
+			req.Header.Set(HeaderSign, Signature(creds.SecretKey, ts, req.Method, requestPath, string(body)))
+		},
+	}}, nil
 }
 
 // String describes the client without secrets.
@@ -130,97 +132,11 @@ var notProcessed = map[string]bool{
 	"50111": true, "50112": true, "50113": true, "50114": true,
 }
 
-// response is one HTTP exchange.
-type response struct {
-	status int
-	body   []byte
-}
-
-// transportError wraps a failure to complete an exchange. sent says whether the request may
-// have reached OKX (everything except a failed dial).
-type transportError struct {
-	err  error
-	sent bool
-}
-
-func (e *transportError) Error() string { return e.err.Error() }
-func (e *transportError) Unwrap() error { return e.err }
-
-// do sends one signed request. It signs the exact bytes it sends, with a fresh timestamp.
-func (c *Client) do(ctx context.Context, method, path, query string, body []byte) (response, error) {
-	requestPath := path
-	if query != "" {
-		requestPath += "?" + query
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+requestPath, bytes.NewReader(body))
-	if err != nil {
-		return response{}, fmt.Errorf("okx: build request: %w", err)
-	}
-	ts := Timestamp(c.cfg.Now())
-	req.Header.Set(HeaderKey, c.cfg.Credentials.APIKey)
-	req.Header.Set(HeaderPassphrase, c.cfg.Credentials.Passphrase)
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSign, Signature(c.cfg.Credentials.SecretKey, ts, method, requestPath, string(body)))
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.cfg.HTTPClient.Do(req)
-	if err != nil {
-		var op *net.OpError
-		sent := !(errors.As(err, &op) && op.Op == "dial")
-		return response{}, &transportError{err: fmt.Errorf("okx: %s %s: %w", method, path, scrub(err)), sent: sent}
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
-	if err != nil {
-		return response{}, &transportError{err: fmt.Errorf("okx: read %s response: %w", path, err), sent: true}
-	}
-	return response{status: resp.StatusCode, body: data}, nil
-}
-
-// scrub drops the *url.Error wrapper's URL (no secrets are in it, but it keeps messages short).
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// retryable reports whether an idempotent call should be repeated after this outcome.
-func retryable(resp response, err error) bool {
-	if err != nil {
-		var te *transportError
-		return errors.As(err, &te)
-	}
-	return resp.status == http.StatusTooManyRequests || resp.status >= 500
-}
-
-// doIdempotent repeats do for calls without side effects, re-signing each attempt.
-func (c *Client) doIdempotent(ctx context.Context, method, path, query string, body []byte) (response, error) {
-	backoff := c.cfg.RetryBackoff
-	var resp response
-	var err error
-	for attempt := 1; ; attempt++ {
-		resp, err = c.do(ctx, method, path, query, body)
-		if attempt >= c.cfg.MaxAttempts || !retryable(resp, err) {
-			return resp, err
-		}
-		select {
-		case <-ctx.Done():
-			return resp, err
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
-}
-
 // envelopeOf checks the HTTP status and decodes the envelope of a successful exchange.
-func envelopeOf(resp response) (Envelope, error) {
-	env, decErr := DecodeEnvelope(resp.body)
-	if resp.status != http.StatusOK {
-		e := &APIError{HTTPStatus: resp.status, Msg: http.StatusText(resp.status)}
+func envelopeOf(resp httpcall.Response) (Envelope, error) {
+	env, decErr := DecodeEnvelope(resp.Body)
+	if resp.Status != http.StatusOK {
+		e := &APIError{HTTPStatus: resp.Status, Msg: http.StatusText(resp.Status)}
 		if decErr == nil && env.Code != "0" {
 			e.Code, e.Msg = env.Code, env.Msg
 		}
@@ -230,7 +146,7 @@ func envelopeOf(resp response) (Envelope, error) {
 		return Envelope{}, decErr
 	}
 	if !env.OK() {
-		return Envelope{}, &APIError{HTTPStatus: resp.status, Code: env.Code, Msg: env.Msg}
+		return Envelope{}, &APIError{HTTPStatus: resp.Status, Code: env.Code, Msg: env.Msg}
 	}
 	if env.Data == nil {
 		return Envelope{}, errors.New("okx: response has no data")
@@ -300,7 +216,7 @@ func (c *Client) Verify(ctx context.Context, payment x402.PaymentPayload, req x4
 	if err != nil {
 		return facilitator.VerifyResult{}, err
 	}
-	resp, err := c.doIdempotent(ctx, http.MethodPost, c.prefix+"/verify", "", body)
+	resp, err := c.http.DoIdempotent(ctx, http.MethodPost, c.prefix+"/verify", body)
 	if err != nil {
 		return facilitator.VerifyResult{}, err
 	}
@@ -312,14 +228,7 @@ func (c *Client) Verify(ctx context.Context, payment x402.PaymentPayload, req x4
 	if err != nil {
 		return facilitator.VerifyResult{}, fmt.Errorf("okx verify: %w", err)
 	}
-	res := facilitator.VerifyResult{Valid: v.IsValid, Payer: v.Payer, Message: v.InvalidMessage}
-	if !v.IsValid {
-		res.Reason = x402.Reason(v.InvalidReason)
-		if res.Reason == "" {
-			res.Reason = x402.ReasonUnexpectedVerifyError
-		}
-	}
-	return res, nil
+	return facilitator.VerifyResultOf(v), nil
 }
 
 // Settle implements facilitator.Facilitator. It makes exactly one request.
@@ -332,10 +241,9 @@ func (c *Client) Settle(ctx context.Context, payment x402.PaymentPayload, req x4
 	if err := ctx.Err(); err != nil {
 		return facilitator.SettleResult{}, fmt.Errorf("okx settle: %w", err)
 	}
-	resp, err := c.do(ctx, http.MethodPost, c.prefix+"/settle", "", body)
+	resp, err := c.http.Do(ctx, http.MethodPost, c.prefix+"/settle", body)
 	if err != nil {
-		var te *transportError
-		if errors.As(err, &te) && !te.sent {
+		if httpcall.NotSent(err) {
 			return facilitator.SettleResult{}, fmt.Errorf("okx settle not sent: %w", err)
 		}
 		return facilitator.Unknown("", req.Network, "", "settle response lost: %v", err), nil
@@ -345,19 +253,19 @@ func (c *Client) Settle(ctx context.Context, payment x402.PaymentPayload, req x4
 
 // settleOutcome maps one settle exchange to a result, following the money rule: only a
 // definite answer is Settled or Failed.
-func settleOutcome(resp response, network string) (facilitator.SettleResult, error) {
-	env, decErr := DecodeEnvelope(resp.body)
+func settleOutcome(resp httpcall.Response, network string) (facilitator.SettleResult, error) {
+	env, decErr := DecodeEnvelope(resp.Body)
 	switch {
-	case resp.status >= 500:
+	case resp.Status >= 500:
 		hash := ""
 		if decErr == nil && env.Data != nil {
 			if d, err := DecodeSettleData(env.Data); err == nil {
 				hash = d.Transaction
 			}
 		}
-		return facilitator.Unknown(hash, network, "", "OKX answered HTTP %d", resp.status), nil
-	case resp.status != http.StatusOK:
-		e := &APIError{HTTPStatus: resp.status, Msg: http.StatusText(resp.status)}
+		return facilitator.Unknown(hash, network, "", "OKX answered HTTP %d", resp.Status), nil
+	case resp.Status != http.StatusOK:
+		e := &APIError{HTTPStatus: resp.Status, Msg: http.StatusText(resp.Status)}
 		if decErr == nil && env.Code != "0" {
 			e.Code, e.Msg = env.Code, env.Msg
 		}
@@ -366,7 +274,7 @@ func settleOutcome(resp response, network string) (facilitator.SettleResult, err
 		return facilitator.Unknown("", network, "", "undecodable settle response: %v", decErr), nil
 	case !env.OK():
 		if notProcessed[env.Code] {
-			return facilitator.SettleResult{}, fmt.Errorf("okx settle refused: %w", &APIError{HTTPStatus: resp.status, Code: env.Code, Msg: env.Msg})
+			return facilitator.SettleResult{}, fmt.Errorf("okx settle refused: %w", &APIError{HTTPStatus: resp.Status, Code: env.Code, Msg: env.Msg})
 		}
 		return facilitator.Unknown("", network, "", "OKX error code %s: %s", env.Code, env.Msg), nil
 	case env.Data == nil:
@@ -412,7 +320,7 @@ func (c *Client) SettleStatus(ctx context.Context, ref facilitator.SettleRef) (f
 	if ref.TxHash == "" {
 		return facilitator.SettleResult{}, fmt.Errorf("okx settle status needs a tx hash: %w", facilitator.ErrStatusUnsupported)
 	}
-	resp, err := c.doIdempotent(ctx, http.MethodGet, c.prefix+"/settle/status", "txHash="+url.QueryEscape(ref.TxHash), nil)
+	resp, err := c.http.DoIdempotent(ctx, http.MethodGet, c.prefix+"/settle/status?txHash="+url.QueryEscape(ref.TxHash), nil)
 	if err != nil {
 		return facilitator.SettleResult{}, err
 	}
@@ -438,7 +346,7 @@ func (c *Client) SettleStatus(ctx context.Context, ref facilitator.SettleRef) (f
 
 // Supported implements facilitator.Facilitator.
 func (c *Client) Supported(ctx context.Context) (x402.SupportedResponse, error) {
-	resp, err := c.doIdempotent(ctx, http.MethodGet, c.prefix+"/supported", "", nil)
+	resp, err := c.http.DoIdempotent(ctx, http.MethodGet, c.prefix+"/supported", nil)
 	if err != nil {
 		return x402.SupportedResponse{}, err
 	}
@@ -454,24 +362,17 @@ func (c *Client) Supported(ctx context.Context) (x402.SupportedResponse, error) 
 
 // DecodeSupportedData decodes supported data; kinds is required.
 func DecodeSupportedData(data json.RawMessage) (x402.SupportedResponse, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return x402.SupportedResponse{}, fmt.Errorf("okx supported data is not an object: %w", err)
-	}
-	if _, ok := fields["kinds"]; !ok {
-		return x402.SupportedResponse{}, errors.New("okx supported data lacks kinds")
-	}
 	var s x402.SupportedResponse
-	if err := json.Unmarshal(data, &s); err != nil {
-		return x402.SupportedResponse{}, fmt.Errorf("okx supported data: %w", err)
+	if err := x402.DecodeObject(data, "okx supported data", &s, "kinds"); err != nil {
+		return x402.SupportedResponse{}, err
 	}
 	return s, nil
 }
 
 // legacySupported reads the legacy list [{x402Version, scheme, chainIndex, chainName}].
-func legacySupported(resp response) (x402.SupportedResponse, error) {
-	if resp.status != http.StatusOK {
-		return x402.SupportedResponse{}, &APIError{HTTPStatus: resp.status, Msg: http.StatusText(resp.status)}
+func legacySupported(resp httpcall.Response) (x402.SupportedResponse, error) {
+	if resp.Status != http.StatusOK {
+		return x402.SupportedResponse{}, &APIError{HTTPStatus: resp.Status, Msg: http.StatusText(resp.Status)}
 	}
 	var env struct {
 		Data []struct {
@@ -480,7 +381,7 @@ func legacySupported(resp response) (x402.SupportedResponse, error) {
 			ChainIndex  string `json:"chainIndex"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(resp.body, &env); err != nil {
+	if err := json.Unmarshal(resp.Body, &env); err != nil {
 		return x402.SupportedResponse{}, fmt.Errorf("okx legacy supported: %w", err)
 	}
 	var out x402.SupportedResponse

@@ -1,0 +1,142 @@
+// Package httpcall makes a facilitator client's HTTP exchanges: a bounded body, retries only for
+// the calls that cannot move money, and, when an exchange fails, whether the request may have
+// reached the facilitator. That last fact decides the money path: a settle that was never sent
+// may be answered "not charged", one that may have arrived has an unknown outcome.
+package httpcall
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults.
+const (
+	DefaultTimeout      = 30 * time.Second
+	DefaultMaxAttempts  = 3
+	DefaultRetryBackoff = 250 * time.Millisecond
+	// MaxResponseBytes bounds a response body; the rest is not read.
+	MaxResponseBytes = 1 << 20
+)
+
+// Caller sends one facilitator's requests. It is safe for concurrent use.
+type Caller struct {
+	// Name prefixes error messages ("okx", "httpx402").
+	Name string
+	// BaseURL is prepended to every request path.
+	BaseURL string
+	// Client sends the requests; nil means a client with DefaultTimeout.
+	Client *http.Client
+	// MaxAttempts bounds DoIdempotent's attempts; 0 means DefaultMaxAttempts.
+	MaxAttempts int
+	// RetryBackoff is the pause before the second attempt, doubled after each further one;
+	// 0 means DefaultRetryBackoff.
+	RetryBackoff time.Duration
+	// Authorize, when set, adds authentication to each attempt's request just before it is
+	// sent. requestPath is the path and query as sent; body the exact bytes (nil for none).
+	Authorize func(req *http.Request, requestPath string, body []byte)
+}
+
+// Response is one completed HTTP exchange.
+type Response struct {
+	Status int
+	Body   []byte // at most MaxResponseBytes
+}
+
+// TransportError is an exchange that did not complete. Sent reports whether the request may
+// have reached the server: everything but a failed dial.
+type TransportError struct {
+	Err  error
+	Sent bool
+}
+
+func (e *TransportError) Error() string { return e.Err.Error() }
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// NotSent reports whether err proves the request never left: a failed dial.
+func NotSent(err error) bool {
+	var te *TransportError
+	return errors.As(err, &te) && !te.Sent
+}
+
+// Do makes exactly one exchange. Use it for calls that may move money (settle).
+func (c *Caller) Do(ctx context.Context, method, requestPath string, body []byte) (Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+requestPath, rd)
+	if err != nil {
+		return Response{}, fmt.Errorf("%s: build request: %w", c.Name, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Authorize != nil {
+		c.Authorize(req, requestPath, body)
+	}
+	client := c.Client
+	if client == nil {
+		client = &http.Client{Timeout: DefaultTimeout}
+	}
+	path, _, _ := strings.Cut(requestPath, "?")
+	resp, err := client.Do(req)
+	if err != nil {
+		var op *net.OpError
+		sent := !(errors.As(err, &op) && op.Op == "dial")
+		// The *url.Error wrapper only repeats the URL; the message stays short without it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return Response{}, &TransportError{Err: fmt.Errorf("%s: %s %s: %w", c.Name, method, path, err), Sent: sent}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
+	if err != nil {
+		return Response{}, &TransportError{Err: fmt.Errorf("%s: read %s response: %w", c.Name, path, err), Sent: true}
+	}
+	return Response{Status: resp.StatusCode, Body: data}, nil
+}
+
+// DoIdempotent repeats Do, with backoff, after a transport error, 429 or 5xx, up to
+// MaxAttempts. Use it only for calls without side effects (verify, supported, status); each
+// attempt is authorized afresh.
+func (c *Caller) DoIdempotent(ctx context.Context, method, requestPath string, body []byte) (Response, error) {
+	attempts, backoff := c.MaxAttempts, c.RetryBackoff
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	if backoff <= 0 {
+		backoff = DefaultRetryBackoff
+	}
+	for attempt := 1; ; attempt++ {
+		resp, err := c.Do(ctx, method, requestPath, body)
+		if attempt >= attempts || !retryable(resp, err) {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return resp, err
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+// retryable reports whether an idempotent call should be repeated after this outcome.
+func retryable(resp Response, err error) bool {
+	if err != nil {
+		var te *TransportError
+		return errors.As(err, &te)
+	}
+	return resp.Status == http.StatusTooManyRequests || resp.Status >= 500
+}
