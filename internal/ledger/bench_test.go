@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 
@@ -103,3 +104,38 @@ func claimSettle(b *testing.B, l *Ledger, in Intent) {
 }
 
 func testingProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkTotals reads one route's totals from ledgers of 1,000 and 200,000 settled rows (the
+// fast test server). The controller reads them on every reconcile of the route, and under load
+// that is all the time. Totals sums every settled row of the route, so today the cost grows with
+// the ledger: compare the two sizes (docs/benchmarks.md, "Totals").
+func BenchmarkTotals(b *testing.B) {
+	for _, rows := range []int{1_000, 200_000} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			db := pgtest.NewDatabase(b)
+			pool := db.Pool(b)
+			ctx := context.Background()
+			if _, err := Migrate(ctx, pool, Options{}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := pool.Exec(ctx, `INSERT INTO x402_payments (payer_address, nonce, endpoint, amount, status, tx_hash, route, settled_at)
+SELECT '0x' || md5(i::text), '0x' || md5(i::text) || md5(i::text), '/weather', '1000', 'settled', '0x' || md5(i::text), 'ns/r', now()
+FROM generate_series(1, $1::int) AS i`, rows); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := pool.Exec(ctx, `VACUUM ANALYZE x402_payments`); err != nil {
+				b.Fatal(err)
+			}
+			l, err := New(pool, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				t, err := l.Totals(ctx, "ns/r")
+				if err != nil || t.Real.SettledCount != int64(rows) {
+					b.Fatalf("totals %+v, %v", t.Real, err)
+				}
+			}
+		})
+	}
+}
