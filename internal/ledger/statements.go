@@ -57,11 +57,22 @@ const paymentCols = `id::text, payer_address, coalesce(nonce, ''), coalesce(rout
 //
 // MarkSettling and every outcome (settled, failed, pending) stay synchronous: settle must not
 // start before the settling row is durable, and an acknowledged outcome must survive a crash.
+// reclaim is a claim's ON CONFLICT clause: a released or failed row (no money moved) is
+// claimed again in place, as a fresh claim with the next ticket; any other row is left alone.
+const reclaim = `ON CONFLICT (payer_address, nonce) DO UPDATE SET
+	route = EXCLUDED.route, endpoint = EXCLUDED.endpoint, resource = EXCLUDED.resource,
+	amount = EXCLUDED.amount, network = EXCLUDED.network, asset = EXCLUDED.asset,
+	pay_to = EXCLUDED.pay_to, chain = EXCLUDED.chain, facilitator = EXCLUDED.facilitator,
+	mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = 'verifying', tx_hash = NULL,
+	failure_reason = NULL, response_summary = NULL, attempts = 0, claims = p.claims + 1,
+	settled_at = NULL, updated_at = now()
+WHERE p.status IN ('released', 'failed')`
+
 const asyncCommitCTE = `async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))`
 
 func buildStatements(n names) statements {
 	t := n.qTable
-	r := strings.NewReplacer("{T}", t, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE)
+	r := strings.NewReplacer("{T}", t, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
 	return statements{
 		// Insert the claim; a released or failed row (no money moved) is claimed again in place.
 		// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
@@ -72,14 +83,7 @@ func buildStatements(n names) statements {
 	INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, network, asset,
 		pay_to, chain, facilitator, mock, payload, status)
 	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::boolean, $13::jsonb, 'verifying' FROM async
-	ON CONFLICT (payer_address, nonce) DO UPDATE SET
-		route = EXCLUDED.route, endpoint = EXCLUDED.endpoint, resource = EXCLUDED.resource,
-		amount = EXCLUDED.amount, network = EXCLUDED.network, asset = EXCLUDED.asset,
-		pay_to = EXCLUDED.pay_to, chain = EXCLUDED.chain, facilitator = EXCLUDED.facilitator,
-		mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = 'verifying', tx_hash = NULL,
-		failure_reason = NULL, response_summary = NULL, attempts = 0, claims = p.claims + 1,
-		settled_at = NULL, updated_at = now()
-	WHERE p.status IN ('released', 'failed')
+	{RECLAIM}
 	RETURNING {COLS}
 )
 SELECT true, * FROM ins
@@ -99,14 +103,7 @@ INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, n
 	pay_to, chain, facilitator, mock, payload, status)
 SELECT v.payer, v.nonce, v.route, v.endpoint, v.resource, v.amount, v.network, v.asset, v.pay_to,
 	v.chain, v.facilitator, v.mock, v.payload::jsonb, 'verifying' FROM v, async
-ON CONFLICT (payer_address, nonce) DO UPDATE SET
-	route = EXCLUDED.route, endpoint = EXCLUDED.endpoint, resource = EXCLUDED.resource,
-	amount = EXCLUDED.amount, network = EXCLUDED.network, asset = EXCLUDED.asset,
-	pay_to = EXCLUDED.pay_to, chain = EXCLUDED.chain, facilitator = EXCLUDED.facilitator,
-	mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = 'verifying', tx_hash = NULL,
-	failure_reason = NULL, response_summary = NULL, attempts = 0, claims = p.claims + 1,
-	settled_at = NULL, updated_at = now()
-WHERE p.status IN ('released', 'failed')
+{RECLAIM}
 RETURNING {COLS}`),
 
 		get:   r.Replace(`SELECT {COLS}, payload FROM {T} WHERE id = $1`),

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"testing"
+
+	"github.com/insforge/integrations-operator/internal/testutil/cpustat"
 )
 
 func BenchmarkDecodePaymentSignature(b *testing.B) {
@@ -12,7 +14,7 @@ func BenchmarkDecodePaymentSignature(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		if _, err := DecodePaymentSignature(h); err != nil {
 			b.Fatal(err)
@@ -27,7 +29,7 @@ func BenchmarkDecodePaymentSignatureBaseline(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		raw, err := base64.StdEncoding.DecodeString(h)
 		if err != nil {
@@ -45,7 +47,7 @@ func BenchmarkMatch(b *testing.B) {
 	offered := []PaymentRequirements{own, own, own}
 	offered[0].Amount, offered[1].Network = "1", "eip155:1"
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		if _, err := Match(own, offered); err != nil {
 			b.Fatal(err)

@@ -3,7 +3,6 @@ package mock_test
 import (
 	"context"
 	"encoding/json"
-	"syscall"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/insforge/integrations-operator/internal/facilitator"
 	"github.com/insforge/integrations-operator/internal/facilitator/mock"
+	"github.com/insforge/integrations-operator/internal/testutil/cpustat"
 	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
 )
@@ -64,7 +64,7 @@ func benchPaidRequest(b *testing.B, warmRecover bool) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for i := 0; i < b.N; i++ {
 		p, err := x402.DecodePaymentSignature(headers[i])
 		if err != nil {
@@ -86,25 +86,4 @@ func benchPaidRequest(b *testing.B, warmRecover bool) {
 			b.Fatalf("settle = %+v, %v", sr, err)
 		}
 	}
-}
-
-// reportCPU adds a cpu-ns/op metric: CPU time of the whole process per iteration, steadier than
-// wall-clock time on a machine shared with other work. Call it as defer reportCPU(b)().
-func reportCPU(b *testing.B) func() {
-	b.Helper()
-	start := processCPU(b)
-	return func() {
-		if b.N > 0 {
-			b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
-		}
-	}
-}
-
-func processCPU(tb testing.TB) time.Duration {
-	tb.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

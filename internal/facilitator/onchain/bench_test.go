@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/testutil/cpustat"
 	"github.com/insforge/integrations-operator/internal/testutil/evmtest"
 	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
@@ -52,7 +53,7 @@ func BenchmarkVerifySettle(b *testing.B) {
 	f, s, req, _ := benchEnv(b)
 	ctx := context.Background()
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		p, err := s.Sign(req, nil)
 		if err != nil {
@@ -76,7 +77,7 @@ func BenchmarkVerifyOnChain(b *testing.B) {
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		if v, err := f.Verify(ctx, p, req); err != nil || !v.Valid {
 			b.Fatalf("verify = %+v, %v", v, err)
@@ -92,7 +93,7 @@ func BenchmarkSettleParallel(b *testing.B) {
 	f, s, req, _ := benchEnvWith(b, false)
 	b.SetParallelism(16)
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {

@@ -1,6 +1,6 @@
-// Package cpustat reads how busy the whole machine's CPUs were, from Linux's /proc/stat, so that
-// benchmarks can report CPU time per operation: on a shared machine that is much steadier than
-// throughput.
+// Package cpustat reads CPU time, the whole machine's (from Linux's /proc/stat) and this
+// process's, so that benchmarks can report CPU time per operation: on a shared machine that is
+// much steadier than throughput or wall-clock time.
 package cpustat
 
 import (
@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"testing"
 	"time"
 )
 
@@ -54,5 +56,34 @@ func Start() (stop func() (time.Duration, error)) {
 			return 0, err
 		}
 		return time.Duration(busy1-busy0) * Tick, nil
+	}
+}
+
+// Process returns the user and system CPU time this process has used so far.
+func Process() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// ReportPerOp adds a cpu-ns/op metric to b: the whole process's CPU time per iteration. On a
+// machine shared with other work, wall-clock ns/op grows with the load; CPU time per op much less
+// so. Call it as defer cpustat.ReportPerOp(b)() before the b.Loop loop.
+func ReportPerOp(b *testing.B) func() {
+	b.Helper()
+	start, err := Process()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		end, err := Process()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if b.N > 0 {
+			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/insforge/integrations-operator/internal/testutil/cpustat"
 )
 
 func BenchmarkVerifyLocal(b *testing.B) {
@@ -16,7 +17,7 @@ func BenchmarkVerifyLocal(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		if _, err := VerifyLocal(p, req, testNow); err != nil {
 			b.Fatal(err)
@@ -37,7 +38,7 @@ func BenchmarkVerifyLocalCached(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		if _, err := vf.Verify(p, req, testNow); err != nil {
 			b.Fatal(err)
@@ -49,7 +50,7 @@ func BenchmarkDigest(b *testing.B) {
 	d := Domain{Name: "Global Dollar", Version: "1", ChainID: big.NewInt(196), VerifyingContract: common.HexToAddress(usdg)}
 	a := fixedAuthorization()
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		_ = a.Digest(d)
 	}
@@ -60,7 +61,7 @@ func BenchmarkDigestGethTypedData(b *testing.B) {
 	d := Domain{Name: "Global Dollar", Version: "1", ChainID: big.NewInt(196), VerifyingContract: common.HexToAddress(usdg)}
 	a := fixedAuthorization()
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		_ = referenceDigest(b, d, a)
 	}
@@ -71,7 +72,7 @@ func BenchmarkSign(b *testing.B) {
 	s.Rand = nil
 	req := testRequirements()
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		if _, err := s.Sign(req, nil); err != nil {
 			b.Fatal(err)
@@ -92,7 +93,7 @@ func BenchmarkRecoverBaseline(b *testing.B) {
 	sig[64] -= 27
 	digest := a.Digest(d)
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cpustat.ReportPerOp(b)()
 	for b.Loop() {
 		if _, err := crypto.SigToPub(digest[:], sig); err != nil {
 			b.Fatal(err)
