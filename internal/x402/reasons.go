@@ -41,6 +41,18 @@ const (
 	ReasonSettlementPending Reason = "settlement_pending"
 )
 
+// Reason codes of this gateway's answers that are not about the payload itself.
+const (
+	// ReasonPaymentUsed: the payment settled and was served already; a payment buys one
+	// request (the PAYMENT-RESPONSE names its transaction).
+	ReasonPaymentUsed Reason = "payment_already_used"
+	// ReasonPaymentInFlight: another payment of the same payer is being verified or settled on
+	// this route; retry after it (one balance must not buy concurrent upstream calls).
+	ReasonPaymentInFlight Reason = "payment_in_flight"
+	// ReasonRateLimited: too many refused payments from this client or payer.
+	ReasonRateLimited Reason = "rate_limited"
+)
+
 // InvalidError says why a payment is not acceptable. It carries the x402 reason code for the
 // client and a human message that never contains secrets.
 type InvalidError struct {

@@ -14,6 +14,12 @@ import (
 // settlement needs a block or two, so one that expires sooner would fail on chain.
 const DefaultValidBeforeBuffer = 6 * time.Second
 
+// ValiditySkew is how far past now + maxTimeoutSeconds an authorization's validBefore may lie:
+// room for a payer's clock running ahead, and no more. Without an upper bound a payment signed
+// to stay valid for decades would be a standing key to its resource (the x402 exact scheme has
+// clients sign validBefore = now + maxTimeoutSeconds).
+const ValiditySkew = 60 * time.Second
+
 // Verified is an exact EVM payment that passed the local checks.
 type Verified struct {
 	Payer         common.Address
@@ -52,7 +58,8 @@ func VerifyLocal(p x402.PaymentPayload, req x402.PaymentRequirements, now time.T
 // the error is an *x402.InvalidError carrying the x402 reason (see x402.ReasonOf). The checks:
 // version 2, scheme exact, same network, accepted asset/payTo/amount equal to req, EIP-712
 // domain present, well-formed authorization, to == payTo, value == amount exactly,
-// validAfter <= now, validBefore >= now + buffer, a 65-byte low-s signature, and recovered
+// validAfter <= now, validAfter < validBefore, now + buffer <= validBefore <= now +
+// maxTimeoutSeconds + ValiditySkew (when req sets maxTimeoutSeconds), a 65-byte low-s signature, and recovered
 // signer == from.
 func (vf Verifier) Verify(p x402.PaymentPayload, req x402.PaymentRequirements, now time.Time) (Verified, error) {
 	if p.X402Version != x402.Version2 {
@@ -105,6 +112,16 @@ func (vf Verifier) Verify(p x402.PaymentPayload, req x402.PaymentRequirements, n
 	}
 	if auth.ValidBefore.Cmp(big.NewInt(now.Add(buffer).Unix())) < 0 {
 		return Verified{}, x402.Invalid(x402.ReasonValidBefore, "authorization expires at %s, too soon to settle", auth.ValidBefore)
+	}
+	if auth.ValidAfter.Cmp(auth.ValidBefore) >= 0 {
+		return Verified{}, x402.Invalid(x402.ReasonValidAfter, "validAfter %s is not before validBefore %s", auth.ValidAfter, auth.ValidBefore)
+	}
+	if req.MaxTimeoutSeconds > 0 {
+		limit := now.Add(time.Duration(req.MaxTimeoutSeconds)*time.Second + ValiditySkew).Unix()
+		if auth.ValidBefore.Cmp(big.NewInt(limit)) > 0 {
+			return Verified{}, x402.Invalid(x402.ReasonValidBefore,
+				"authorization is valid until %s, longer than maxTimeoutSeconds (%d) allows", auth.ValidBefore, req.MaxTimeoutSeconds)
+		}
 	}
 	var sig []byte
 	var signer common.Address

@@ -164,6 +164,21 @@ func TestVerifyLocalReasons(t *testing.T) {
 			a.ValidBefore = big.NewInt(testNow.Add(DefaultValidBeforeBuffer).Unix() - 1)
 			return mustSignWith(t, s, *req, a)
 		}, x402.ReasonValidBefore},
+		{"valid for 50 years", func(t *testing.T, s *Signer, req *x402.PaymentRequirements) x402.PaymentPayload {
+			a := mustAuthorize(t, s, *req)
+			a.ValidBefore = big.NewInt(testNow.AddDate(50, 0, 0).Unix())
+			return mustSignWith(t, s, *req, a)
+		}, x402.ReasonValidBefore},
+		{"valid just past maxTimeoutSeconds and the skew", func(t *testing.T, s *Signer, req *x402.PaymentRequirements) x402.PaymentPayload {
+			a := mustAuthorize(t, s, *req)
+			a.ValidBefore = big.NewInt(testNow.Add(time.Duration(req.MaxTimeoutSeconds)*time.Second+ValiditySkew).Unix() + 1)
+			return mustSignWith(t, s, *req, a)
+		}, x402.ReasonValidBefore},
+		{"validAfter not before validBefore", func(t *testing.T, s *Signer, req *x402.PaymentRequirements) x402.PaymentPayload {
+			a := mustAuthorize(t, s, *req)
+			a.ValidAfter = new(big.Int).Set(a.ValidBefore)
+			return mustSignWith(t, s, *req, a)
+		}, x402.ReasonValidAfter},
 		{"signature 64 bytes", func(t *testing.T, s *Signer, req *x402.PaymentRequirements) x402.PaymentPayload {
 			p := mustSign(t, s, *req)
 			setExact(t, &p, func(e *x402.ExactEVMPayload) { e.Signature = e.Signature[:130] })
@@ -237,6 +252,18 @@ func TestVerifierBuffer(t *testing.T) {
 	}
 	if _, err := (Verifier{ValidBeforeBuffer: 31 * time.Second}).Verify(p, req, testNow); x402.ReasonOf(err) != x402.ReasonValidBefore {
 		t.Fatalf("31s buffer: %v", err)
+	}
+}
+
+// TestValidityUpToMaxTimeoutAndSkewIsAccepted: the upper bound leaves room for a payer's clock
+// running ahead by up to ValiditySkew.
+func TestValidityUpToMaxTimeoutAndSkewIsAccepted(t *testing.T) {
+	s := testSigner(t)
+	req := testRequirements()
+	a := mustAuthorize(t, s, req)
+	a.ValidBefore = big.NewInt(testNow.Add(time.Duration(req.MaxTimeoutSeconds)*time.Second + ValiditySkew).Unix())
+	if _, err := VerifyLocal(mustSignWith(t, s, req, a), req, testNow); err != nil {
+		t.Fatalf("validBefore at the bound: %v", err)
 	}
 }
 
