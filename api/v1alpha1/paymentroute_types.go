@@ -72,15 +72,17 @@ type SettleTiming string
 
 const (
 	// SettleAfterUpstream buffers the upstream response and settles only if its status is below
-	// 400, so payers never pay for a failed call. The default.
+	// 400, so payers never pay for a failed call. The default for GET and HEAD requests.
 	SettleAfterUpstream SettleTiming = "afterUpstream"
 	// SettleBeforeUpstream settles first and then streams the upstream response: for streaming
-	// or costly upstreams.
+	// or costly upstreams. The default for every method but GET and HEAD.
 	SettleBeforeUpstream SettleTiming = "beforeUpstream"
 )
 
 // PricedRoute is a path that costs a fixed price per request.
 // +kubebuilder:validation:XValidation:rule="!self.price.matches('^0*\\\\.?0*$')",message="price must be greater than zero"
+// +kubebuilder:validation:XValidation:rule="!has(self.replayWindow) || !has(self.settle) || self.settle != 'beforeUpstream'",message="replayWindow needs a buffered route: settle beforeUpstream streams the response"
+// +kubebuilder:validation:XValidation:rule="!has(self.replayWindow) || !has(self.method) || self.method in ['GET', 'HEAD']",message="replayWindow applies to GET and HEAD only"
 type PricedRoute struct {
 	// path to charge for: an exact path (`/api/weather`) or a prefix ending in `/*`
 	// (`/api/reports/*`).
@@ -109,9 +111,22 @@ type PricedRoute struct {
 	// +kubebuilder:validation:MaxLength=127
 	MimeType string `json:"mimeType,omitempty"`
 
-	// settle is `afterUpstream` (empty, the default) or `beforeUpstream`.
+	// settle is `afterUpstream` or `beforeUpstream`. Unset, GET and HEAD requests settle after
+	// the upstream answered (a failed call is not charged) and every other method settles
+	// before the upstream is called: a non-idempotent request must not take effect for a
+	// payment that then fails to settle.
 	// +optional
 	Settle SettleTiming `json:"settle,omitempty"`
+
+	// replayWindow lets a payer whose response was lost repeat the very same request (method,
+	// path, query and body) within this window and get the stored response again, without a
+	// second upstream call. Unset or 0 (the default): a payment buys exactly one response, and
+	// a replay gets 402 with the receipt of the settled transaction. At most 5m; GET and HEAD
+	// requests on afterUpstream routes only. Stored responses live in the gateway's memory
+	// (bounded), so a retry that reaches another replica gets the 402.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('5m')",message="replayWindow must be between 0s and 5m"
+	ReplayWindow *metav1.Duration `json:"replayWindow,omitempty"`
 }
 
 // EIP712Domain is the token's EIP-712 signing domain. It must reproduce the token's

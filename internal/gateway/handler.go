@@ -11,6 +11,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/facilitator"
 	"github.com/insforge/integrations-operator/internal/gateway/config"
 	"github.com/insforge/integrations-operator/internal/ledger"
+	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
 )
 
@@ -51,6 +52,8 @@ type Handler struct {
 	verifier eip3009.Verifier
 	now      func() time.Time
 	mock     bool
+	limits   *limits
+	replays  *replayCache
 }
 
 // New builds a Handler.
@@ -79,6 +82,8 @@ func New(o Options) (*Handler, error) {
 		verifier: eip3009.Verifier{Cache: o.RecoverCache},
 		now:      o.Now,
 		mock:     o.Config.Facilitator.Kind == config.KindMock,
+		limits:   newLimits(o.Now),
+		replays:  newReplayCache(o.Now, replayBudget),
 	}, nil
 }
 
@@ -114,8 +119,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.challenge(w, r, rt, http.StatusPaymentRequired, "", "Payment required")
 		return
 	}
+	client := clientKey(r, h.cfg.Gateway.TrustsForwarded())
+	if ok, wait := h.limits.allowed(client); !ok {
+		h.rateLimited(w, rt, wait)
+		return
+	}
 	p, perr := h.decodePayment(r, rt, h.now())
 	if perr != nil {
+		h.limits.refused(client)
 		outcome := OutcomeInvalid
 		if perr.status == http.StatusBadRequest {
 			outcome = OutcomeBadRequest
@@ -124,7 +135,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.challenge(w, r, rt, perr.status, perr.reason, perr.msg)
 		return
 	}
+	if ok, wait := h.limits.allowed(payerLimitKey(p.payer)); !ok {
+		h.rateLimited(w, rt, wait)
+		return
+	}
+	if v, ok := h.limits.unfundedVerdict(p.payer); ok {
+		// Answered from memory: no ledger row and no facilitator call for a wallet known empty.
+		h.limits.refused(client, payerLimitKey(p.payer))
+		h.metrics.outcome(rt.label, OutcomeInvalid, string(v.reason))
+		h.challenge(w, r, rt, http.StatusPaymentRequired, v.reason, v.msg)
+		return
+	}
 	h.pay(w, r, rt, p)
+}
+
+// rateLimited answers 429: this client or payer sent too many refused payments lately.
+func (h *Handler) rateLimited(w http.ResponseWriter, rt *route, wait time.Duration) {
+	h.metrics.outcome(rt.label, OutcomeRateLimited, string(x402.ReasonRateLimited))
+	retryAfter(w, wait)
+	writeError(w, http.StatusTooManyRequests, string(x402.ReasonRateLimited),
+		"too many refused payments from this client or payer; retry later")
 }
 
 func (h *Handler) unpriced(w http.ResponseWriter, r *http.Request) {

@@ -17,9 +17,12 @@ const (
 	OutcomeSettled       = "settled"         // paid and served
 	OutcomeSettleFailed  = "settle_failed"   // settle definitively failed (402)
 	OutcomePending       = "settle_pending"  // settle outcome unknown (402 settlement_pending)
-	OutcomeReplaySettled = "replay_settled"  // already settled payment served again
+	OutcomeReplaySettled = "replay_settled"  // settled payment served: its first delivery, or a stored response in its replay window
+	OutcomeAlreadyUsed   = "already_used"    // settled payment whose response was delivered (402 payment_already_used)
 	OutcomeReplayPending = "replay_pending"  // payment in progress elsewhere (402 settlement_pending)
-	OutcomeReplayUsed    = "replay_used"     // payment used for another resource (402)
+	OutcomeReplayUsed    = "replay_used"     // payment made for another resource or terms (402)
+	OutcomeInFlight      = "in_flight"       // another payment of the payer in progress on the route (429)
+	OutcomeRateLimited   = "rate_limited"    // too many refused payments from the client or payer (429)
 	OutcomeNotCharged    = "upstream_failed" // upstream status >= 400 or error: claim released
 	OutcomeUnavailable   = "unavailable"     // ledger or facilitator unreachable before settle (503)
 	OutcomeUnpriced      = "unpriced"        // proxied or refused unpriced path

@@ -51,6 +51,23 @@ const (
 	SettleBeforeUpstream = "beforeUpstream"
 )
 
+// MaxReplayWindow bounds Route.ReplayWindow: stored responses are held in memory.
+const MaxReplayWindow = 5 * time.Minute
+
+// SettleBefore says whether a request with this method on route r is settled before the
+// upstream is called. Unset timing pays non-idempotent methods first: their effect must not
+// happen for a payment that then fails to settle (the payer can empty the wallet between
+// verify and settle), while a GET's answer can simply be withheld.
+func (r Route) SettleBefore(method string) bool {
+	switch r.Settle {
+	case SettleBeforeUpstream:
+		return true
+	case SettleAfterUpstream:
+		return false
+	}
+	return method != "GET" && method != "HEAD"
+}
+
 // Unpriced-path policies.
 const (
 	UnpricedProxy  = "proxy"
@@ -109,8 +126,13 @@ type Route struct {
 	Price       string `json:"price"`
 	Description string `json:"description,omitempty"`
 	MimeType    string `json:"mimeType,omitempty"`
-	// Settle is afterUpstream (default) or beforeUpstream.
+	// Settle is afterUpstream or beforeUpstream; empty settles GET and HEAD requests after the
+	// upstream answered and every other method before the upstream is called (SettleTiming).
 	Settle string `json:"settle,omitempty"`
+	// ReplayWindow, when set, lets a payer whose response was lost repeat the very same request
+	// (method, path, query, body) within this window and get the stored response; zero (the
+	// default) means a payment buys exactly one response. GET and HEAD on afterUpstream only.
+	ReplayWindow Duration `json:"replayWindow,omitzero"`
 
 	// Amount is Price in atomic units, computed by Load and FromPaymentRoute.
 	Amount string `json:"-"`
@@ -246,9 +268,6 @@ func (c *Config) ApplyDefaults() {
 	}
 	str(&c.Listen, DefaultListen)
 	str(&c.AdminListen, DefaultAdminListen)
-	for i := range c.Routes {
-		str(&c.Routes[i].Settle, SettleAfterUpstream)
-	}
 	g := &c.Gateway
 	str(&g.UnpricedPaths, UnpricedProxy)
 	str(&g.PayerHeader, DefaultPayerHeader)

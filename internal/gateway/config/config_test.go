@@ -44,8 +44,10 @@ func TestLoadAppliesDefaultsAndComputesAmounts(t *testing.T) {
 	if c.Routes[0].Amount != "10000" || c.Routes[1].Amount != "1500000" {
 		t.Errorf("amounts = %q, %q; want 10000, 1500000", c.Routes[0].Amount, c.Routes[1].Amount)
 	}
-	if c.Routes[0].Settle != SettleAfterUpstream || c.Routes[1].Settle != SettleBeforeUpstream {
-		t.Errorf("settle = %q, %q", c.Routes[0].Settle, c.Routes[1].Settle)
+	// Unset timing: GET and HEAD settle after the upstream, every other method before it.
+	if c.Routes[0].SettleBefore("GET") || c.Routes[0].SettleBefore("HEAD") || !c.Routes[0].SettleBefore("POST") ||
+		!c.Routes[0].SettleBefore("DELETE") || !c.Routes[1].SettleBefore("GET") {
+		t.Errorf("settle timing: route 0 %q, route 1 %q", c.Routes[0].Settle, c.Routes[1].Settle)
 	}
 	if c.Listen != DefaultListen || c.AdminListen != DefaultAdminListen || c.Gateway.PayerHeader != DefaultPayerHeader ||
 		c.Gateway.UnpricedPaths != UnpricedProxy || c.Gateway.MaxResponseBytes != DefaultMaxResponseBytes {
@@ -85,7 +87,8 @@ func jsonOf(t *testing.T, c Config) string {
 func TestValidateNamesEveryProblem(t *testing.T) {
 	file := `{"route": "Bad", "upstream": "ftp://x", "network": "eip155:0", "asset": {"address": "0x12", "decimals": 6},
 	  "payTo": "0x0000000000000000000000000000000000000000", "maxTimeoutSeconds": 0,
-	  "routes": [{"path": "weather", "price": "0.0000001"}, {"path": "/a", "price": "0"}, {"path": "/a", "price": "1", "method": "GET"}, {"path": "/a", "price": "1", "method": "GET"}],
+	  "routes": [{"path": "weather", "price": "0.0000001"}, {"path": "/a", "price": "0", "replayWindow": "10m"}, {"path": "/a", "price": "1", "method": "GET"}, {"path": "/a", "price": "1", "method": "GET"},
+	    {"path": "/b", "price": "1", "method": "POST", "replayWindow": "1m"}, {"path": "/c", "price": "1", "settle": "beforeUpstream", "replayWindow": "1m"}],
 	  "facilitator": {"kind": "onchain", "onchain": {"rpcURL": "nope"}},
 	  "gateway": {"unpricedPaths": "drop", "payerHeader": "bad header", "maxResponseBytes": 10}}`
 	_, err := Parse([]byte(file), Env{EnvRelayerKey: "not-a-key-but-secret"})
@@ -96,6 +99,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	for _, want := range []string{
 		"route:", "upstream:", "network:", "asset.address:", "eip712Name", "payTo:", "maxTimeoutSeconds:",
 		"routes[0].path:", "routes[0].price:", "routes[1].price: must be greater than zero", "routes[3]: path",
+		"routes[1].replayWindow: 10m0s is outside", "routes[4].replayWindow: only GET and HEAD", "routes[5].replayWindow: needs a buffered route",
 		"facilitator.onchain.rpcURL:", EnvRelayerKey + ": is not a hex", EnvDatabaseURL + ": is not set",
 		"gateway.unpricedPaths:", "gateway.payerHeader:", "gateway.maxResponseBytes:",
 	} {

@@ -64,10 +64,14 @@ func FromPaymentRoute(route *v1alpha1.PaymentRoute) (Config, error) {
 		c.Gateway.UpstreamTimeout = D(s.Gateway.UpstreamTimeout.Duration)
 	}
 	for _, r := range s.Routes {
-		c.Routes = append(c.Routes, Route{
+		rc := Route{
 			Path: r.Path, Method: r.Method, Price: r.Price,
 			Description: r.Description, MimeType: r.MimeType, Settle: string(r.Settle),
-		})
+		}
+		if r.ReplayWindow != nil {
+			rc.ReplayWindow = D(r.ReplayWindow.Duration)
+		}
+		c.Routes = append(c.Routes, rc)
 	}
 	if c.Facilitator, err = facilitatorOf(s.Facilitator); err != nil {
 		return Config{}, err

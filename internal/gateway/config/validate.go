@@ -96,8 +96,16 @@ func (c *Config) validateRoutes() []error {
 			errs = append(errs, fmt.Errorf("%s: path %q and method %q repeat an earlier route", field, r.Path, r.Method))
 		}
 		seen[key] = true
-		if r.Settle != SettleAfterUpstream && r.Settle != SettleBeforeUpstream {
+		if r.Settle != "" && r.Settle != SettleAfterUpstream && r.Settle != SettleBeforeUpstream {
 			errs = append(errs, fmt.Errorf("%s.settle: %q is not afterUpstream or beforeUpstream", field, r.Settle))
+		}
+		switch w := r.ReplayWindow.Duration; {
+		case w < 0 || w > MaxReplayWindow:
+			errs = append(errs, fmt.Errorf("%s.replayWindow: %s is outside 0..%s", field, w, MaxReplayWindow))
+		case w > 0 && r.Settle == SettleBeforeUpstream:
+			errs = append(errs, fmt.Errorf("%s.replayWindow: needs a buffered route; settle beforeUpstream streams the response", field))
+		case w > 0 && r.Method != "" && r.Method != "GET" && r.Method != "HEAD":
+			errs = append(errs, fmt.Errorf("%s.replayWindow: only GET and HEAD responses may be replayed, not %s", field, r.Method))
 		}
 		if c.Asset.Decimals < 0 || c.Asset.Decimals > 36 {
 			continue
