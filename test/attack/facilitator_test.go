@@ -155,10 +155,14 @@ func newThief(t *testing.T) *thief {
 	return th
 }
 
-func (th *thief) received() (int, []string) {
+// wantUntouched fails the test if a redirect was followed to the thief.
+func (th *thief) wantUntouched(t *testing.T) {
+	t.Helper()
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	return th.calls, append([]string(nil), th.secrets...)
+	if th.calls != 0 {
+		t.Errorf("a facilitator redirect was followed: the other host got %d requests, credentials %q", th.calls, th.secrets)
+	}
 }
 
 func writeJSONBody(w http.ResponseWriter, v any) {

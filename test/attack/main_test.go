@@ -33,4 +33,5 @@ func TestAttack(t *testing.T) {
 	t.Run("per-route resolution", func(t *testing.T) { t.Parallel(); testPerRouteResolution(t, w) })
 	t.Run("mock rows after switch", func(t *testing.T) { t.Parallel(); testMockRowsAfterSwitch(t, w) })
 	t.Run("transport", func(t *testing.T) { t.Parallel(); testTransport(t, w) })
+	t.Run("retention", func(t *testing.T) { t.Parallel(); testRetention(t, w) })
 }

@@ -95,8 +95,9 @@ func testPaths(t *testing.T, w *world, s *stack) {
 		{target: "/free/./a", status: 200, canon: "/free/a"},
 		{target: "/free//b;p=1", status: 200, canon: "/free/b"},
 		{target: "/free/%63", status: 200, canon: "/free/c"},
-		// %2F is data, not a separator: this is not /reports/anything (see the threat model).
-		{target: "/reports%2Fweekly", status: 200, canon: "/reports%2Fweekly"},
+		// Not asserted: "/reports%2Fweekly". The contract keeps %2F as data, so it is unpriced
+		// and proxied as is, and an upstream that decodes %2F before routing (http.FileServer,
+		// nginx serving files) serves /reports/weekly; see the threat model's open items.
 	}
 	protected := []string{"/reports/weekly", "/reports/live", "/weather", "/docs/a b"}
 	t.Run("spellings", func(t *testing.T) {

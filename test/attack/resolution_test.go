@@ -104,7 +104,6 @@ func testPhantomRevenue(t *testing.T, w *world) {
 // payer's retry gets the content once. A facilitator that redirects is never followed.
 func testHTTPFacilitator(t *testing.T, w *world) {
 	fs := newFacilitatorServer(t, w)
-	th := newThief(t)
 	s := w.newStack(t, stackOpts{route: "shop/http", kind: config.KindHTTP, facilitatorURL: fs.URL,
 		routes: []map[string]any{{"path": "/reports/*", "price": "0.01"}},
 		env:    []string{config.EnvFacilitatorHeaderPrefix + "Authorization=" + facilitatorToken}})
@@ -153,6 +152,7 @@ func testHTTPFacilitator(t *testing.T, w *world) {
 	t.Run("verify redirect is not followed", func(t *testing.T) {
 		t.Parallel()
 		payer := w.payer(t, price)
+		th := newThief(t)
 		fs.set(payer.Address(), behaviour{redirectVerify: th.URL})
 		c := w.client()
 		reqs, res := c.challenge(t, s.gw, "/reports/r1")
@@ -160,6 +160,7 @@ func testHTTPFacilitator(t *testing.T, w *world) {
 		if a.Status != 503 || a.JSON.Reason != string(x402.ReasonUnexpectedVerifyError) {
 			t.Errorf("answer %v, want 503 %s", a, x402.ReasonUnexpectedVerifyError)
 		}
+		th.wantUntouched(t)
 		if n := s.up.count("/reports/r1"); n != 0 {
 			t.Errorf("upstream calls %d, want 0", n)
 		}
@@ -168,18 +169,15 @@ func testHTTPFacilitator(t *testing.T, w *world) {
 	t.Run("settle redirect is not followed", func(t *testing.T) {
 		t.Parallel()
 		payer := w.payer(t, price)
+		th := newThief(t)
 		fs.set(payer.Address(), behaviour{redirectSettle: th.URL})
 		c := w.client()
 		reqs, res := c.challenge(t, s.gw, "/reports/r2")
+		// A settle that was redirected may have been acted on: its outcome is unknown.
 		wantPending(t, c.pay(t, s.gw, "/reports/r2", sign(t, payer, reqs, res)))
+		th.wantUntouched(t)
 		if b := w.balance(t, payer.Address()); b != price {
 			t.Errorf("payer balance %d, want %d", b, price)
-		}
-	})
-
-	t.Cleanup(func() {
-		if n, secrets := th.received(); n != 0 {
-			t.Errorf("a redirect was followed: the other host got %d requests, credentials %q", n, secrets)
 		}
 	})
 }

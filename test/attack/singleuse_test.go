@@ -93,7 +93,7 @@ func testReplay(t *testing.T, w *world, s *stack) {
 }
 
 // testConcurrentCopies: 50 clients send copies of one payment at once and retry while it is
-// pending, as clients do: one of them gets the content, the others 402 payment_already_used,
+// in flight, as clients do: one of them gets the content, the others 402 payment_already_used,
 // and the upstream is called once.
 func testConcurrentCopies(t *testing.T, w *world, s *stack) {
 	payer := w.payer(t, 2*price)
@@ -113,7 +113,9 @@ func testConcurrentCopies(t *testing.T, w *world, s *stack) {
 					return
 				}
 				answers[i] = a
-				if a.JSON.Reason != string(x402.ReasonSettlementPending) || time.Now().After(deadline) {
+				// In flight elsewhere: retry, as a client honouring Retry-After would.
+				busy := a.JSON.Reason == string(x402.ReasonSettlementPending) || a.JSON.Reason == string(reasonPaymentInFlight)
+				if !busy || time.Now().After(deadline) {
 					return
 				}
 				time.Sleep(100 * time.Millisecond) // shorter than Retry-After, to press harder

@@ -19,7 +19,7 @@ import (
 func testTransport(t *testing.T, w *world) {
 	s := w.newStack(t, stackOpts{route: "shop/transport", kind: config.KindMock,
 		routes:  []map[string]any{{"path": "/paid", "price": "0.01"}},
-		gateway: map[string]any{"readTimeout": "2s", "writeIdleTimeout": "2s"}})
+		gateway: map[string]any{"readHeaderTimeout": "1s", "readTimeout": "2s", "writeIdleTimeout": "2s"}})
 
 	t.Run("a client trickling its body is disconnected", func(t *testing.T) {
 		t.Parallel()

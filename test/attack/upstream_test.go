@@ -24,6 +24,7 @@ type hit struct {
 	At       time.Time
 	BodyLen  int
 	BodyErr  error
+	Probe    string // what upstream.probe returned when the call arrived
 }
 
 // upstream is the service behind the gateway. It serves every path, maps each request to the
@@ -35,6 +36,8 @@ type upstream struct {
 	mu    sync.Mutex
 	calls map[string]int
 	hits  []hit
+	// probe, if set, runs as each call arrives; its result is recorded with the call.
+	probe func(resource string) string
 }
 
 func newUpstream(t *testing.T) *upstream {
@@ -47,12 +50,20 @@ func newUpstream(t *testing.T) *upstream {
 
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	at := time.Now()
-	body, err := io.ReadAll(r.Body)
 	res := resourceOf(r.RequestURI)
+	u.mu.Lock()
+	probe := u.probe
+	u.mu.Unlock()
+	var probed string
+	if probe != nil {
+		probed = probe(res)
+	}
+	body, err := io.ReadAll(r.Body)
 	u.mu.Lock()
 	u.calls[res]++
 	n := u.calls[res]
-	u.hits = append(u.hits, hit{Method: r.Method, Target: r.RequestURI, Resource: res, Header: r.Header.Clone(), At: at, BodyLen: len(body), BodyErr: err})
+	u.hits = append(u.hits, hit{Method: r.Method, Target: r.RequestURI, Resource: res, Header: r.Header.Clone(), At: at,
+		BodyLen: len(body), BodyErr: err, Probe: probed})
 	u.mu.Unlock()
 	if err != nil {
 		return
@@ -80,6 +91,13 @@ func (u *upstream) stream(w http.ResponseWriter) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// setProbe sets the function run as each call arrives.
+func (u *upstream) setProbe(f func(resource string) string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.probe = f
 }
 
 // count is the number of calls that reached resource.

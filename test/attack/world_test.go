@@ -90,6 +90,16 @@ func (w *world) payer(t *testing.T, atomic int64) *eip3009.Signer {
 	return eip3009.NewSigner(a.Key)
 }
 
+// balanceNow reads a balance without a testing.T, for servers' goroutines.
+func (w *world) balanceNow(a common.Address) string {
+	abi, bound := w.token.Binding()
+	v, err := bind.Call(bound, nil, abi.PackBalanceOf(a), abi.UnpackBalanceOf)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return v.String()
+}
+
 func (w *world) balance(t *testing.T, a common.Address) int64 {
 	t.Helper()
 	return w.token.BalanceOf(t, a).Int64()
