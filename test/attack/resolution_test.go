@@ -187,16 +187,13 @@ func testHTTPFacilitator(t *testing.T, w *world) {
 // row, which its own resolver settles from the chain.
 func testPerRouteResolution(t *testing.T, w *world) {
 	alpha := w.newStack(t, stackOpts{route: "shop/alpha", kind: config.KindMock, routes: []map[string]any{{"path": "/alpha/*", "price": "0.01"}}})
-	// Let the mock route's resolver take whatever lock it takes before the other gateway starts.
-	eventually(t, 30*time.Second, "the mock gateway's resolver leads", func() (bool, string) {
-		m := alpha.gw.Metrics(t)
-		for line := range strings.SplitSeq(m, "\n") {
-			if strings.HasPrefix(line, "x402_gateway_resolver_leader") && strings.HasSuffix(line, " 1") {
-				return true, line
-			}
-		}
-		return false, "no x402_gateway_resolver_leader 1"
-	})
+	// Let the mock route's resolver take whatever lock it takes before the other gateway starts,
+	// so that on a gateway with one resolver lock per table the mock one holds it. Best effort:
+	// the order only makes the old behaviour fail every time.
+	deadline := time.Now().Add(10 * time.Second)
+	for !leading(alpha.gw.Metrics(t)) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
 	beta := w.newStack(t, stackOpts{route: "shop/beta", db: alpha.db, routes: []map[string]any{{"path": "/beta/*", "price": "0.01"}}})
 
 	payer := w.payer(t, price)
@@ -232,6 +229,16 @@ func testPerRouteResolution(t *testing.T, w *world) {
 	if a := c.pay(t, alpha.gw, "/alpha/y", sign(t, mp, reqs, res)); a.Status != 200 {
 		t.Errorf("mock payment: %v", a)
 	}
+}
+
+// leading reports whether metrics show a resolver leading.
+func leading(metrics string) bool {
+	for line := range strings.SplitSeq(metrics, "\n") {
+		if strings.HasPrefix(line, "x402_gateway_resolver_leader") && strings.HasSuffix(line, " 1") {
+			return true
+		}
+	}
+	return false
 }
 
 // testMockRowsAfterSwitch: a payment settled by the mock facilitator does not unlock content
