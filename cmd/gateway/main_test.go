@@ -25,6 +25,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/gateway/config"
 	"github.com/insforge/integrations-operator/internal/testutil/evmtest"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+	"github.com/insforge/integrations-operator/internal/testutil/rpcbridge"
 	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
 )
@@ -119,7 +120,7 @@ func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
 	// The simulated client embeds *ethclient.Client in a field named Client, which hides the
 	// embedded type's Client() method; reach the field by reflection.
 	rc := reflect.ValueOf(chain.Client).FieldByName("Client").Interface().(*ethclient.Client).Client()
-	bridge := newRPCBridge(t, rc)
+	bridge := rpcbridge.New(t, rc)
 
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"forecast":"sunny","payer":%q}`, r.Header.Get(config.DefaultPayerHeader))
@@ -165,7 +166,7 @@ func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
 	header, _ := x402.EncodePaymentSignature(payload)
 
 	sent := make(chan string, 1)
-	bridge.setAfterSend(func(hash string) {
+	bridge.SetAfterSend(func(hash string) {
 		_ = gw.cmd.Process.Signal(syscall.SIGKILL)
 		<-gw.done
 		sent <- hash
@@ -183,7 +184,7 @@ func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the gateway never broadcast the settlement")
 	}
-	bridge.setAfterSend(nil)
+	bridge.SetAfterSend(nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
