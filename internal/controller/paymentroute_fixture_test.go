@@ -248,7 +248,7 @@ func pay(ctx context.Context, l *ledger.Ledger, route, atomic string, mock bool)
 		return "", err
 	}
 	tx := "0x" + hex.EncodeToString(nonce) // unique per payment, like a tx hash
-	return tx, l.MarkSettled(ctx, c.Ticket.ID, tx, "ok")
+	return tx, l.MarkSettled(ctx, c.Ticket, tx, "ok", true)
 }
 
 // stubChain answers DOMAIN_SEPARATOR() with the separator of a fixed domain, as a node would for

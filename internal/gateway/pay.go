@@ -130,17 +130,17 @@ func (h *Handler) settle(w http.ResponseWriter, r *http.Request, rt *route, p *p
 	sr := res.Response()
 	switch res.State {
 	case facilitator.StateSettled:
-		h.record(ctx, rt, p, t.ID, ledger.Outcome{Status: ledger.StatusSettled, TxHash: res.TxHash, ResponseSummary: "settled"})
+		h.record(ctx, rt, p, t, ledger.Outcome{Status: ledger.StatusSettled, TxHash: res.TxHash, ResponseSummary: "settled", Served: true})
 		h.metrics.settledAmount(rt.label, rt.req.Amount)
 		return sr, true
 	case facilitator.StateFailed:
-		h.record(ctx, rt, p, t.ID, ledger.Outcome{Status: ledger.StatusFailed, TxHash: res.TxHash, Reason: string(res.Reason) + ": " + res.Message})
+		h.record(ctx, rt, p, t, ledger.Outcome{Status: ledger.StatusFailed, TxHash: res.TxHash, Reason: string(res.Reason) + ": " + res.Message})
 		h.metrics.outcome(rt.label, OutcomeSettleFailed, string(res.Reason))
 		setHeaders(w, receipt(p.version, sr))
 		h.challenge(w, r, rt, http.StatusPaymentRequired, res.Reason, "settlement failed: "+res.Message)
 		return sr, false
 	default:
-		h.record(ctx, rt, p, t.ID, ledger.Outcome{Status: ledger.StatusPending, TxHash: res.TxHash, Reason: res.Message})
+		h.record(ctx, rt, p, t, ledger.Outcome{Status: ledger.StatusPending, TxHash: res.TxHash, Reason: res.Message})
 		h.metrics.outcome(rt.label, OutcomePending, "")
 		h.pending(w, p.version, sr, h.cfg.Gateway.PendingRetryAfter.Duration)
 		return sr, false
@@ -149,11 +149,12 @@ func (h *Handler) settle(w http.ResponseWriter, r *http.Request, rt *route, p *p
 
 // record writes an outcome to the ledger or, failing that, to the spool. If neither takes it
 // the row is still settling in the database and the resolver will resolve it.
-func (h *Handler) record(ctx context.Context, rt *route, p *payment, id string, o ledger.Outcome) {
+func (h *Handler) record(ctx context.Context, rt *route, p *payment, t ledger.Ticket, o ledger.Outcome) {
+	id := t.ID
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	start := time.Now()
-	spooled, err := h.ledger.ApplyOrSpool(rctx, h.spool, id, o)
+	spooled, err := h.ledger.ApplyOrSpool(rctx, h.spool, t, o)
 	since(h.metrics.ledger, "record", start)
 	switch {
 	case err != nil:
