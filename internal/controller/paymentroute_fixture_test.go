@@ -235,7 +235,7 @@ func pay(ctx context.Context, l *ledger.Ledger, route, atomic string, mock bool)
 		return "", err
 	}
 	in := ledger.Intent{
-		Payer: "0x1111111111111111111111111111111111111111", Nonce: "0x" + hex.EncodeToString(nonce),
+		Payer: "0x" + hex.EncodeToString(nonce[:20]), Nonce: "0x" + hex.EncodeToString(nonce), // a payer per payment: the ledger allows one in flight per payer and route
 		Route: route, Endpoint: "/paid", Resource: "http://gw/paid", Amount: atomic,
 		Network: integrationsv1alpha1.DefaultNetwork, Asset: integrationsv1alpha1.DefaultAssetAddress,
 		PayTo: "0x209693bc6afc0c5328ba36faf03c514ef312287c", Facilitator: "http", Mock: mock,
