@@ -204,11 +204,11 @@ func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq) {
 		// Two payments of one payer on one route would fail the whole statement on the in-flight
 		// index: the second runs alone and gets its own answer (ErrPayerBusy, or won if the
 		// first did not).
-		if rp := [2]string{r.in.Route, r.in.Payer}; busy[rp] {
+		rp := [2]string{r.in.Route, r.in.Payer}
+		if busy[rp] {
 			continue
-		} else {
-			busy[rp] = true
 		}
+		busy[rp] = true
 		inBatch[key] = r
 		in := r.in
 		for i, v := range []string{in.Payer, in.Nonce, in.Route, in.Endpoint, in.Resource, in.Amount,
