@@ -363,7 +363,7 @@ func TestPaymentRouteTotalsExcludeMockAndCountPending(t *testing.T) {
 	if err := l.MarkSettling(f.ctx, c.Ticket); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkPending(f.ctx, c.Ticket.ID, "", "timeout"); err != nil {
+	if err := l.MarkPending(f.ctx, c.Ticket, "", "timeout"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -235,7 +235,7 @@ func pay(ctx context.Context, l *ledger.Ledger, route, atomic string, mock bool)
 		return "", err
 	}
 	in := ledger.Intent{
-		Payer: "0x1111111111111111111111111111111111111111", Nonce: "0x" + hex.EncodeToString(nonce),
+		Payer: "0x" + hex.EncodeToString(nonce[:20]), Nonce: "0x" + hex.EncodeToString(nonce), // a payer per payment: the ledger allows one in flight per payer and route
 		Route: route, Endpoint: "/paid", Resource: "http://gw/paid", Amount: atomic,
 		Network: integrationsv1alpha1.DefaultNetwork, Asset: integrationsv1alpha1.DefaultAssetAddress,
 		PayTo: "0x209693bc6afc0c5328ba36faf03c514ef312287c", Facilitator: "http", Mock: mock,
@@ -248,7 +248,7 @@ func pay(ctx context.Context, l *ledger.Ledger, route, atomic string, mock bool)
 		return "", err
 	}
 	tx := "0x" + hex.EncodeToString(nonce) // unique per payment, like a tx hash
-	return tx, l.MarkSettled(ctx, c.Ticket.ID, tx, "ok")
+	return tx, l.MarkSettled(ctx, c.Ticket, tx, "ok", true)
 }
 
 // stubChain answers DOMAIN_SEPARATOR() with the separator of a fixed domain, as a node would for

@@ -166,7 +166,7 @@ func TestOKXSettleTimeoutIsPendingThenResolvedThroughOKXStatus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
 	defer cancel()
 	go func() {
-		_ = e.ledger.RunResolver(ctx, ledger.ResolverConfig{Resolver: Resolver{Facilitator: client},
+		_ = e.ledger.RunResolver(ctx, ledger.ResolverConfig{Route: routeName, Resolver: Resolver{Facilitator: client},
 			Interval: 20 * time.Millisecond, MinAge: time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	}()
 	for {

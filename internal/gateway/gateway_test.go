@@ -417,7 +417,7 @@ func resolveAll(t *testing.T, e *env) {
 	defer cancel()
 	go func() {
 		_ = e.ledger.RunResolver(ctx, ledger.ResolverConfig{
-			Resolver: Resolver{Facilitator: e.onchain}, Interval: 20 * time.Millisecond, MinAge: time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+			Route: routeName, Resolver: Resolver{Facilitator: e.onchain}, Interval: 20 * time.Millisecond, MinAge: time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		})
 	}()
 	for ctx.Err() == nil {

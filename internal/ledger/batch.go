@@ -195,11 +195,20 @@ func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq) {
 	mocks := make([]bool, 0, n)
 	payloads := make([]*string, 0, n)
 	inBatch := make(map[string]*claimReq, n)
+	busy := make(map[[2]string]bool, n) // (route, payer) of the intents in the statement
 	for _, r := range batch {
 		key := r.in.Payer + "/" + r.in.Nonce
 		if inBatch[key] != nil {
 			continue // one statement may not touch a row twice; the duplicate runs alone
 		}
+		// Two payments of one payer on one route would fail the whole statement on the in-flight
+		// index: the second runs alone and gets its own answer (ErrPayerBusy, or won if the
+		// first did not).
+		rp := [2]string{r.in.Route, r.in.Payer}
+		if busy[rp] {
+			continue
+		}
+		busy[rp] = true
 		inBatch[key] = r
 		in := r.in
 		for i, v := range []string{in.Payer, in.Nonce, in.Route, in.Endpoint, in.Resource, in.Amount,
@@ -231,7 +240,9 @@ func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq) {
 	}
 	// A claim that ran alone after a batch committed it would find its own row and lose it, so
 	// only errors that prove nothing was committed (the server refused the statement, or it was
-	// never sent) send the batch's requests to run alone; any other error is their answer.
+	// never sent) send the batch's requests to run alone; any other error is their answer. A
+	// statement refused by the in-flight index (a payment of the same payer committed by another
+	// replica meanwhile) is such a refusal: each claim then gets its exact answer alone.
 	unknown := err != nil && !isServerError(err) && !pgconn.SafeToRetry(err)
 	for _, r := range batch {
 		p, ok := won[r]
@@ -296,46 +307,49 @@ func (l *Ledger) writeSettling(ctx context.Context, batch []*settlingReq) {
 
 // settledReq is one settled outcome in a batch.
 type settledReq struct {
-	id, txHash, summary string
-	done                chan batchAnswer[error]
+	t               Ticket
+	txHash, summary string
+	served          bool
+	done            chan batchAnswer[error]
 }
 
 // markSettledBatched records a settlement through the batcher. Its result is that of
 // markSettled on the pool.
-func (l *Ledger) markSettledBatched(ctx context.Context, id, txHash, summary string) error {
-	r := &settledReq{id: id, txHash: txHash, summary: summary, done: newDone[error]()}
+func (l *Ledger) markSettledBatched(ctx context.Context, t Ticket, txHash, summary string, served bool) error {
+	r := &settledReq{t: t, txHash: txHash, summary: summary, served: served, done: newDone[error]()}
 	l.batch.settled.submit(r)
 	if err, ok := await(ctx, r.done); ok {
 		return err
 	}
 	// Run alone; after ctx ended the batch may still commit the row, and a retry with the same
 	// tx hash is idempotent.
-	return l.markSettled(ctx, l.pool, id, txHash, summary)
+	return l.markSettled(ctx, l.pool, t, txHash, summary, served)
 }
 
 // writeSettled records a batch of settlements in one synchronously committed statement.
 func (l *Ledger) writeSettled(ctx context.Context, batch []*settledReq) {
 	if len(batch) == 1 {
 		r := batch[0] // alone: see writeClaims
-		r.done <- batchAnswer[error]{val: l.markSettled(ctx, l.pool, r.id, r.txHash, r.summary), ok: true}
+		r.done <- batchAnswer[error]{val: l.markSettled(ctx, l.pool, r.t, r.txHash, r.summary, r.served), ok: true}
 		return
 	}
 	ids := make([]string, 0, len(batch))
 	txs := make([]string, 0, len(batch))
 	sums := make([]string, 0, len(batch))
+	served := make([]bool, 0, len(batch))
 	first := make(map[string]*settledReq, len(batch))
 	for _, r := range batch {
-		if first[r.id] != nil { // the statement would update the row once; the caller writes it alone
+		if first[r.t.ID] != nil { // the statement would update the row once; the caller writes it alone
 			continue
 		}
-		first[r.id] = r
-		ids, txs, sums = append(ids, r.id), append(txs, r.txHash), append(sums, r.summary)
+		first[r.t.ID] = r
+		ids, txs, sums, served = append(ids, r.t.ID), append(txs, r.txHash), append(sums, r.summary), append(served, r.served)
 	}
-	written, err := returnedByID[string](l.pool.Query(ctx, l.sql.settledBatch, l.updateMode(), ids, txs, sums)) // tx hash now in each row
+	written, err := returnedByID[string](l.pool.Query(ctx, l.sql.settledBatch, l.updateMode(), ids, txs, sums, served)) // tx hash now in each row
 	for _, r := range batch {
 		// The tx hash is compared too, so that a request is acknowledged only for its own write.
-		tx, ok := written[r.id]
-		r.done <- batchAnswer[error]{ok: err == nil && ok && tx == r.txHash && first[r.id] == r}
+		tx, ok := written[r.t.ID]
+		r.done <- batchAnswer[error]{ok: err == nil && ok && tx == r.txHash && first[r.t.ID] == r}
 	}
 }
 

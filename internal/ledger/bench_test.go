@@ -98,7 +98,7 @@ func claimSettle(b *testing.B, l *Ledger, in Intent) {
 	if err := l.MarkSettling(ctx, c.Ticket); err != nil {
 		b.Fatal(err)
 	}
-	if err := l.MarkSettled(ctx, c.Ticket.ID, newTxHash(), "200"); err != nil {
+	if err := l.MarkSettled(ctx, c.Ticket, newTxHash(), "200", true); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 var (
@@ -26,6 +27,10 @@ const claimRetries = 5
 // transfer). Otherwise Won is false and Payment holds the existing row, from which the caller
 // answers: settled → idempotent success with its tx hash; verifying, settling or pending → the
 // payment is in progress (402 settlement_pending with Retry-After, never a fresh challenge).
+//
+// At most one payment per (route, payer) is verifying or settling at a time, across replicas (a
+// partial unique index): a claim of another payment of a payer busy on the route fails with an
+// error wrapping ErrPayerBusy, and nothing is recorded.
 func (l *Ledger) Claim(ctx context.Context, in Intent) (ClaimResult, error) {
 	in, err := normalizeIntent(in)
 	if err != nil {
@@ -60,6 +65,9 @@ func (l *Ledger) claimAlone(ctx context.Context, in Intent) (ClaimResult, error)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
+		if l.payerBusy(err) {
+			return ClaimResult{}, fmt.Errorf("ledger: claiming payment %s/%s on route %q: %w", in.Payer, in.Nonce, in.Route, ErrPayerBusy)
+		}
 		if err != nil {
 			return ClaimResult{}, fmt.Errorf("ledger: claiming payment %s/%s: %w", in.Payer, in.Nonce, err)
 		}
@@ -67,6 +75,13 @@ func (l *Ledger) claimAlone(ctx context.Context, in Intent) (ClaimResult, error)
 	}
 	return ClaimResult{}, fmt.Errorf("ledger: claiming payment %s/%s: conflicting row not visible after %d tries",
 		in.Payer, in.Nonce, claimRetries)
+}
+
+// payerBusy reports a claim refused by the in-flight index (another payment of the payer is
+// verifying or settling on the route).
+func (l *Ledger) payerBusy(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == l.n.inflightIndex
 }
 
 func normalizeIntent(in Intent) (Intent, error) {

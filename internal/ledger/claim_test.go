@@ -118,7 +118,7 @@ func TestClaimOfExistingRowsAnswersFromTheirState(t *testing.T) {
 	if err := l.MarkSettling(ctx, pc.Ticket); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkPending(ctx, pc.Ticket.ID, "", "facilitator timeout"); err != nil {
+	if err := l.MarkPending(ctx, pc.Ticket, "", "facilitator timeout"); err != nil {
 		t.Fatal(err)
 	}
 	c, err = l.Claim(ctx, pending)
@@ -154,7 +154,7 @@ func TestReleaseFreesTheNonce(t *testing.T) {
 	if err := l.MarkSettling(ctx, again.Ticket); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkSettled(ctx, again.Ticket.ID, newTxHash(), ""); err != nil {
+	if err := l.MarkSettled(ctx, again.Ticket, newTxHash(), "", true); err != nil {
 		t.Fatal(err)
 	}
 	p := mustStatus(t, l, again.Ticket.ID, StatusSettled)
@@ -171,7 +171,7 @@ func TestFailedPaymentMayBeClaimedAgain(t *testing.T) {
 	if err := l.MarkSettling(ctx, c.Ticket); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkFailed(ctx, c.Ticket.ID, "", "insufficient_funds"); err != nil {
+	if err := l.MarkFailed(ctx, c.Ticket, "", "insufficient_funds"); err != nil {
 		t.Fatal(err)
 	}
 	again := claimWon(t, l, in)

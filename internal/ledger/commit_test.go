@@ -57,10 +57,10 @@ CREATE TRIGGER record_commit_mode AFTER INSERT OR UPDATE ON x402_payments
 	if err := l.MarkSettling(ctx, c.Ticket); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkPending(ctx, c.Ticket.ID, "", "timeout"); err != nil {
+	if err := l.MarkPending(ctx, c.Ticket, "", "timeout"); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkFailed(ctx, c.Ticket.ID, "", "reverted"); err != nil {
+	if err := l.MarkFailed(ctx, c.Ticket, "", "reverted"); err != nil {
 		t.Fatal(err)
 	}
 	// A claim that loses (the row is in flight) writes nothing and must not leak the setting.

@@ -65,10 +65,10 @@ func TestNotificationsWithoutRealtime(t *testing.T) {
 	if err := l.MarkSettling(ctx, b.Ticket); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkPending(ctx, b.Ticket.ID, "", "timeout"); err != nil {
+	if err := l.MarkPending(ctx, b.Ticket, "", "timeout"); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkFailed(ctx, b.Ticket.ID, "", "authorization expired"); err != nil {
+	if err := l.MarkFailed(ctx, b.Ticket, "", "authorization expired"); err != nil {
 		t.Fatal(err)
 	}
 	c := claimWon(t, l, intent("ns/a", "30"))

@@ -86,7 +86,7 @@ func settle(t testing.TB, l *Ledger, in Intent) (string, string) {
 		t.Fatal(err)
 	}
 	tx := newTxHash()
-	if err := l.MarkSettled(ctx, c.Ticket.ID, tx, "200 OK"); err != nil {
+	if err := l.MarkSettled(ctx, c.Ticket, tx, "200 OK", true); err != nil {
 		t.Fatal(err)
 	}
 	return c.Ticket.ID, tx

@@ -30,6 +30,11 @@ const migrateLockTimeout = "10s"
 // many processes (an advisory lock serialises them) and rerunning it is a no-op that executes
 // no DDL: a read-only check comes first.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Options) (MigrateResult, error) {
+	return migrateTo(ctx, pool, opts, latestVersion())
+}
+
+// migrateTo is Migrate up to version target (tests build older schemas with it).
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, opts Options, target int) (MigrateResult, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return MigrateResult{}, err
@@ -40,7 +45,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Options) (MigrateResu
 	if err != nil {
 		return MigrateResult{}, err
 	}
-	if state.version == latestVersion() && (!state.realtime || state.channel) {
+	if state.version >= target && (!state.realtime || state.channel) {
 		return MigrateResult{From: state.version, To: state.version, Realtime: state.realtime}, nil
 	}
 
@@ -69,7 +74,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Options) (MigrateResu
 		}
 		res = MigrateResult{From: s.version, To: s.version, Realtime: s.realtime}
 		for _, m := range migrations {
-			if m.version <= s.version {
+			if m.version <= s.version || m.version > target {
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.sql(n)); err != nil {

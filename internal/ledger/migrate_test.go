@@ -272,3 +272,75 @@ func TestMigrateRefusesANewerSchema(t *testing.T) {
 		t.Fatalf("migrating a newer schema: %v", err)
 	}
 }
+
+// An older gateway let a payer have several payments in flight on a route. Migration 2's
+// in-flight index cannot be built over them, so the migration first leaves one in flight per
+// (route, payer): a settling row if there is one (the others become pending: money may have
+// moved), else the newest verifying row (the others are released: no settle was called). Rows
+// settled before the migration count as served; the rest do not.
+func TestMigration2UpgradesATableWithSeveralPaymentsInFlight(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	pool := db.Pool(t)
+	if res, err := migrateTo(ctx, pool, Options{}, 1); err != nil || res.To != 1 {
+		t.Fatalf("migrating to version 1: %+v, %v", res, err)
+	}
+	type row struct{ payer, route, status, age string }
+	rows := map[string]row{
+		"p1 old verifying": {"0xp1", "ns/r", "verifying", "10 minutes"},
+		"p1 new verifying": {"0xp1", "ns/r", "verifying", "1 minute"},
+		"p1 other route":   {"0xp1", "ns/other", "verifying", "5 minutes"},
+		"p2 settling":      {"0xp2", "ns/r", "settling", "10 minutes"},
+		"p2 verifying":     {"0xp2", "ns/r", "verifying", "1 minute"},
+		"p3 old settling":  {"0xp3", "ns/r", "settling", "10 minutes"},
+		"p3 new settling":  {"0xp3", "ns/r", "settling", "5 minutes"},
+		"p4 settled":       {"0xp4", "ns/r", "settled", "1 day"},
+		"p4 pending":       {"0xp4", "ns/r", "pending", "1 hour"},
+		"p4 verifying":     {"0xp4", "ns/r", "verifying", "1 minute"},
+	}
+	ids := map[string]string{}
+	updated := map[string]time.Time{}
+	for name, r := range rows {
+		var id string
+		var at time.Time
+		if err := pool.QueryRow(ctx, `INSERT INTO x402_payments (payer_address, nonce, route, endpoint, amount, status, tx_hash, updated_at)
+VALUES ($1, $2, $3, '/weather', '1', $4, CASE WHEN $4 = 'settled' THEN $2 END, now() - $5::interval) RETURNING id::text, updated_at`,
+			r.payer, newNonce(), r.route, r.status, r.age).Scan(&id, &at); err != nil {
+			t.Fatal(err)
+		}
+		ids[name], updated[name] = id, at
+	}
+
+	res, err := Migrate(ctx, pool, Options{})
+	if err != nil || res.From != 1 || res.To != LatestSchemaVersion() {
+		t.Fatalf("migration 2 over payments in flight: %+v, %v", res, err)
+	}
+	l, err := New(pool, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Status{
+		"p1 old verifying": StatusReleased, "p1 new verifying": StatusVerifying, "p1 other route": StatusVerifying,
+		"p2 settling": StatusSettling, "p2 verifying": StatusReleased,
+		"p3 old settling": StatusPending, "p3 new settling": StatusSettling,
+		"p4 settled": StatusSettled, "p4 pending": StatusPending, "p4 verifying": StatusVerifying,
+	}
+	for name, status := range want {
+		p := mustStatus(t, l, ids[name], status)
+		if p.Served != (status == StatusSettled) {
+			t.Errorf("%s: served = %v", name, p.Served)
+		}
+		if name == "p3 old settling" && (!p.UpdatedAt.Equal(updated[name]) || !strings.Contains(p.FailureReason, "migration 2")) {
+			t.Errorf("a settling row made pending must keep its resolver clock and say why: %+v", p)
+		}
+	}
+	// The limit now holds, and a second migration does nothing.
+	in := intent("ns/r", "1")
+	in.Payer = "0xp1"
+	if _, err := l.Claim(ctx, in); !errors.Is(err, ErrPayerBusy) {
+		t.Fatalf("claim of a payer in flight after the migration: %v, want ErrPayerBusy", err)
+	}
+	if again, err := Migrate(ctx, pool, Options{}); err != nil || again.Changed() {
+		t.Fatalf("second migration: %+v, %v", again, err)
+	}
+}

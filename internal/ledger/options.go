@@ -63,6 +63,8 @@ type names struct {
 	qNotifyFunc    string
 	qUpdateTrigger string
 	qInsertTrigger string
+	// inflightIndex is the raw name of the in-flight index, as a unique violation reports it.
+	inflightIndex string
 }
 
 func newNames(o Options) names {
@@ -76,6 +78,7 @@ func newNames(o Options) names {
 		qNotifyFunc:    q(o.Schema, o.Table+"_notify"),
 		qUpdateTrigger: q(o.Table + "_notify_update"),
 		qInsertTrigger: q(o.Table + "_notify_insert"),
+		inflightIndex:  o.Table + "_inflight_key",
 	}
 }
 
@@ -87,5 +90,14 @@ func (n names) index(suffix string) string { return pgx.Identifier{n.table + "_"
 func (n names) lockKey(purpose string) int64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte("x402-ledger/" + purpose + "/" + n.schema + "." + n.table))
+	return int64(h.Sum64())
+}
+
+// routeLockKey derives a lock key per purpose, table and route, so each route's resolver leads
+// on its own. The parts are length-prefixed, so no two (schema, table, route) share a key text.
+func (n names) routeLockKey(purpose, route string) int64 {
+	h := fnv.New64a()
+	_, _ = fmt.Fprintf(h, "x402-ledger/%s/%d:%s/%d:%s/%d:%s", purpose, len(n.schema), n.schema,
+		len(n.table), n.table, len(route), route)
 	return int64(h.Sum64())
 }

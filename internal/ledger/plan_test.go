@@ -37,6 +37,7 @@ FROM generate_series(1, 20000) AS i`); err != nil {
 	// A batch of a typical size under load; EXPLAIN plans with its values, as a custom plan does.
 	const batch = 20
 	ids, seqs, txs, sums := make([]string, batch), make([]int32, batch), make([]string, batch), make([]string, batch)
+	served := make([]bool, batch)
 	for i := range batch {
 		ids[i], seqs[i], txs[i] = fmt.Sprintf("00000000-0000-0000-0000-%012d", i), 1, newTxHash()
 	}
@@ -46,7 +47,7 @@ FROM generate_series(1, 20000) AS i`); err != nil {
 		args []any
 	}{
 		{"settling", l.sql.settlingBatch, []any{ids, seqs}},
-		{"settled", l.sql.settledBatch, []any{ids, txs, sums}},
+		{"settled", l.sql.settledBatch, []any{ids, txs, sums, served}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := conn.Conn().Prepare(ctx, "explain_"+tc.name, "EXPLAIN "+tc.sql); err != nil {
@@ -112,7 +113,7 @@ func TestBatchedWritesArePlannedForTheTableTheyFind(t *testing.T) {
 		var settling, settled []func()
 		for i, tk := range tickets {
 			settling = append(settling, func() { errs[i] = l.MarkSettling(ctx, tk) })
-			settled = append(settled, func() { errs[len(tickets)+i] = l.MarkSettled(ctx, tk.ID, newTxHash(), "200") })
+			settled = append(settled, func() { errs[len(tickets)+i] = l.MarkSettled(ctx, tk, newTxHash(), "200", true) })
 		}
 		queueAsOneBatch(t, &l.batch.settling, settling)()
 		queueAsOneBatch(t, &l.batch.settled, settled)()

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,7 +54,7 @@ func TestResolverResolvesUnfinishedRows(t *testing.T) {
 	settling := toSettling(t, l, intent("ns/r", "1"))
 	pendingTx := newTxHash()
 	pending := toSettling(t, l, intent("ns/r", "2"))
-	if err := l.MarkPending(ctx, pending, pendingTx, "settle timed out"); err != nil {
+	if err := l.MarkPending(ctx, Ticket{ID: pending, Seq: 1}, pendingTx, "settle timed out"); err != nil {
 		t.Fatal(err)
 	}
 	unknown := toSettling(t, l, intent("ns/r", "3"))
@@ -89,7 +90,7 @@ func TestResolverResolvesUnfinishedRows(t *testing.T) {
 	})
 	var resolved atomic.Int32
 	stop := runResolver(t, l, ResolverConfig{
-		Resolver: resolver, Interval: 10 * time.Millisecond, MinAge: time.Minute, AbandonAfter: time.Minute,
+		Route: "ns/r", Resolver: resolver, Interval: 10 * time.Millisecond, MinAge: time.Minute, AbandonAfter: time.Minute,
 		OnResolved: func(Payment, Outcome) { resolved.Add(1) },
 	})
 	eventually(t, "four rows resolved", func() bool { return resolved.Load() >= 4 })
@@ -164,7 +165,7 @@ func TestResolverLeadership(t *testing.T) {
 
 	cfg := func(name string, onLoss func()) ResolverConfig {
 		return ResolverConfig{
-			Resolver: resolverFor(name), Interval: 10 * time.Millisecond, MinAge: time.Minute,
+			Route: "ns/r", Resolver: resolverFor(name), Interval: 10 * time.Millisecond, MinAge: time.Minute,
 			OnResolved: onResolved(name),
 			OnLeadership: func(on bool) {
 				mu.Lock()
@@ -206,5 +207,140 @@ func TestResolverLeadership(t *testing.T) {
 	eventually(t, "the second rows resolved by b", func() bool { return resolvedBy(second)["b"] == len(second) })
 	for _, id := range append(first, second...) {
 		mustStatus(t, l, id, StatusSettled)
+	}
+}
+
+// Attack: one route's resolver decided every route's rows (a mock route's resolver failed a
+// real, paid payment of another route). Each resolver scans, abandons and locks only its own
+// route; two routes of one table resolve side by side.
+func TestResolverOnlyTouchesItsOwnRoute(t *testing.T) {
+	l, _, _ := newLedger(t)
+	aSettling := toSettling(t, l, intent("ns/a", "1"))
+	bSettling := toSettling(t, l, intent("ns/b", "1"))
+	aVerifying := claimWon(t, l, intent("ns/a", "1")).Ticket.ID
+	bVerifying := claimWon(t, l, intent("ns/b", "1")).Ticket.ID
+	for _, id := range []string{aSettling, bSettling, aVerifying, bVerifying} {
+		age(t, l, id)
+	}
+
+	var mu sync.Mutex
+	seen := map[string][]string{} // route → ids its resolver was asked about
+	leading := map[string]bool{}
+	both := make(chan struct{})
+	var bothOnce sync.Once
+	cfg := func(route string, verdict func(Payment) Outcome) ResolverConfig {
+		return ResolverConfig{
+			Route: route, Interval: 10 * time.Millisecond, MinAge: time.Minute, AbandonAfter: time.Minute,
+			Resolver: ResolverFunc(func(_ context.Context, p Payment) (Outcome, error) {
+				mu.Lock()
+				seen[route] = append(seen[route], p.ID)
+				mu.Unlock()
+				return verdict(p), nil
+			}),
+			OnLeadership: func(on bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				leading[route] = on
+				if leading["ns/a"] && leading["ns/b"] {
+					bothOnce.Do(func() { close(both) })
+				}
+			},
+		}
+	}
+	// ns/a's resolver is like the mock's: it says failed for everything it is asked about.
+	stopA := runResolver(t, l, cfg("ns/a", func(Payment) Outcome {
+		return Outcome{Status: StatusFailed, Reason: "mock: never settled"}
+	}))
+	eventually(t, "ns/a's rows resolved", func() bool {
+		p, err := l.Get(testCtx(t), aSettling)
+		q, err2 := l.Get(testCtx(t), aVerifying)
+		return err == nil && err2 == nil && p.Status == StatusFailed && q.Status == StatusReleased
+	})
+	time.Sleep(50 * time.Millisecond) // a few more scans
+	if p := mustStatus(t, l, bSettling, StatusSettling); p.Attempts != 0 || p.FailureReason != "" {
+		t.Fatalf("ns/a's resolver touched ns/b's settling row: %+v", p)
+	}
+	mustStatus(t, l, bVerifying, StatusVerifying)
+
+	tx := newTxHash()
+	runResolver(t, l, cfg("ns/b", func(Payment) Outcome { return Outcome{Status: StatusSettled, TxHash: tx} }))
+	select {
+	case <-both:
+	case <-testCtx(t).Done():
+		t.Fatal("the two routes' resolvers did not lead at the same time")
+	}
+	eventually(t, "ns/b's row resolved by its own resolver", func() bool {
+		p, err := l.Get(testCtx(t), bSettling)
+		return err == nil && p.Status == StatusSettled && p.TxHash == tx
+	})
+	eventually(t, "ns/b's abandoned claim released", func() bool {
+		p, err := l.Get(testCtx(t), bVerifying)
+		return err == nil && p.Status == StatusReleased
+	})
+	stopA()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || len(seen["ns/a"]) != 1 || seen["ns/a"][0] != aSettling ||
+		len(seen["ns/b"]) != 1 || seen["ns/b"][0] != bSettling {
+		t.Errorf("resolver calls by route: %v; want ns/a: [%s], ns/b: [%s]", seen, aSettling, bSettling)
+	}
+}
+
+func TestRunResolverNeedsARoute(t *testing.T) {
+	l, _, _ := newLedger(t)
+	err := l.RunResolver(testCtx(t), ResolverConfig{Resolver: ResolverFunc(func(context.Context, Payment) (Outcome, error) {
+		return Outcome{}, nil
+	})})
+	if err == nil || !strings.Contains(err.Error(), "Route") {
+		t.Fatalf("RunResolver without a route: %v", err)
+	}
+}
+
+// Released rows (no money moved) are deleted by their route's resolver once older than the
+// retention (24h by default), in bounded statements; younger ones, other routes' and other
+// states are kept.
+func TestResolverDeletesItsRoutesExpiredReleasedRows(t *testing.T) {
+	l, pool, _ := newLedger(t)
+	ctx := testCtx(t)
+	insert := func(route, status, age string, n int) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `INSERT INTO x402_payments (payer_address, nonce, endpoint, amount, status, route, tx_hash, updated_at)
+SELECT '0x' || md5(random()::text), '0x' || md5(random()::text) || md5(random()::text), '/weather', '1', $1, $2,
+	CASE WHEN $1 = 'settled' THEN '0x' || md5(random()::text) END, now() - $3::interval
+FROM generate_series(1, $4::int)`, status, route, age, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(route, status, older string) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM x402_payments WHERE route = $1 AND status = $2
+			AND updated_at < now() - $3::interval`, route, status, older).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	old := 2*retentionBatch + 500
+	insert("ns/a", "released", "2 days", old)
+	insert("ns/a", "released", "1 hour", 7)
+	insert("ns/a", "settled", "2 days", 5)
+	insert("ns/b", "released", "2 days", 9)
+
+	// One statement deletes at most one batch.
+	if n, err := pool.Exec(ctx, l.sql.retention, "ns/a", (24 * time.Hour).Seconds(), retentionBatch); err != nil || n.RowsAffected() != retentionBatch {
+		t.Fatalf("one retention statement deleted %d rows (%v), want %d", n.RowsAffected(), err, retentionBatch)
+	}
+	runResolver(t, l, ResolverConfig{Route: "ns/a", Resolver: ResolverFunc(func(context.Context, Payment) (Outcome, error) {
+		return Outcome{Status: StatusPending}, nil
+	}), Interval: 10 * time.Millisecond})
+	eventually(t, "ns/a's expired released rows deleted", func() bool { return count("ns/a", "released", "1 day") == 0 })
+	if n := count("ns/a", "released", "0 seconds"); n != 7 {
+		t.Errorf("ns/a's young released rows: %d, want 7 kept", n)
+	}
+	if n := count("ns/a", "settled", "1 day"); n != 5 {
+		t.Errorf("ns/a's settled rows: %d, want 5 kept", n)
+	}
+	if n := count("ns/b", "released", "1 day"); n != 9 {
+		t.Errorf("ns/b's released rows: %d, want 9 kept (another route's resolver decides them)", n)
 	}
 }

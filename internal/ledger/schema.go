@@ -1,6 +1,10 @@
 package ledger
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // migration is one schema step. Steps are append-only: never edit a released step, add a new one.
 type migration struct {
@@ -13,6 +17,7 @@ type migration struct {
 // NOT EXISTS plus ADD COLUMN IF NOT EXISTS), so fresh and guide-made tables end up identical.
 var migrations = []migration{
 	{version: 1, name: "two-phase payments table, indexes, RLS, notify trigger", sql: migration1},
+	{version: 2, name: "served flag, one payment in flight per route and payer, released retention index", sql: migration2},
 }
 
 // latestVersion is the version a fully migrated ledger has.
@@ -126,3 +131,54 @@ CREATE TRIGGER {INS_TRIGGER} AFTER INSERT ON {T} FOR EACH ROW
 // quoteLiteral quotes s as an SQL string literal, for the few places DDL cannot take parameters
 // (function bodies). standard_conforming_strings is on in every supported PostgreSQL.
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// migration2 adds the served flag, the in-flight limit and the index the resolver's retention
+// reads.
+//
+// The in-flight index cannot be built while a (route, payer) has two rows verifying or settling,
+// which an older gateway allowed; the migration would then fail on every attempt. So, under the
+// ACCESS EXCLUSIVE lock the ALTER TABLE takes first (no write can slip in before the index
+// exists), each such group keeps one row in flight: a settling row if it has one (the newest),
+// else the newest verifying row. The other verifying rows are released (no settle was called; an
+// old gateway still working on one fails its MarkSettling and charges nothing). The other
+// settling rows become pending, their updated_at kept: money may have moved, so only an outcome
+// may follow, and pending is the state the resolver resolves exactly as it does settling (and in
+// which the old gateway's own outcome is still accepted).
+func migration2(n names) string {
+	r := strings.NewReplacer(
+		"{T}", n.qTable,
+		"{INFLIGHT}", pgx.Identifier{n.inflightIndex}.Sanitize(),
+		"{RELEASED_IDX}", n.index("released_idx"),
+	)
+	return r.Replace(`
+-- Rows settled before this version count as served: the old gateway answered its own settled
+-- outcome with the content, and every later replay of a settled row too. (A payer whose payment
+-- the resolver settled and who never came back is the one it may deny; giving every old payment
+-- one more free upstream call would be worse.) A constant default fills the column without
+-- rewriting the table; the rows not settled are set back to false below, and new rows default
+-- to false.
+ALTER TABLE {T} ADD COLUMN IF NOT EXISTS served boolean NOT NULL DEFAULT true;
+ALTER TABLE {T} ALTER COLUMN served SET DEFAULT false;
+UPDATE {T} SET served = false WHERE status IS DISTINCT FROM 'settled';
+
+WITH ranked AS (
+	SELECT id, row_number() OVER (PARTITION BY route, payer_address
+		ORDER BY status = 'settling' DESC, updated_at DESC, id) AS n
+	FROM {T} WHERE status IN ('verifying', 'settling') AND route IS NOT NULL
+)
+UPDATE {T} AS p SET
+	status = CASE p.status WHEN 'settling' THEN 'pending' ELSE 'released' END,
+	failure_reason = CASE p.status
+		WHEN 'settling' THEN 'ledger migration 2: another settle of this payer was in flight on this route; outcome unknown'
+		ELSE 'ledger migration 2: another payment of this payer was in flight on this route' END,
+	updated_at = CASE p.status WHEN 'settling' THEN p.updated_at ELSE now() END
+FROM ranked WHERE p.id = ranked.id AND ranked.n > 1;
+
+-- At most one payment verifying or settling per (route, payer), across replicas: one balance
+-- cannot buy several upstream calls at once. Claim reports a violation as ErrPayerBusy.
+CREATE UNIQUE INDEX IF NOT EXISTS {INFLIGHT} ON {T} (route, payer_address)
+	WHERE status IN ('verifying', 'settling');
+-- The resolver's retention: a route's released rows by age, without reading the rest.
+CREATE INDEX IF NOT EXISTS {RELEASED_IDX} ON {T} (route, updated_at) WHERE status = 'released';
+`)
+}

@@ -22,16 +22,31 @@ const (
 	spoolRejected = "rejected.jsonl"
 )
 
-// SpoolRecord is one line of the spool: an outcome that could not be written to the database.
+// SpoolRecord is one line of the spool: an outcome that could not be written to the database,
+// with the ticket of the claim attempt it belongs to.
 type SpoolRecord struct {
-	ID      string    `json:"id"`
+	ID string `json:"id"`
+	// Seq is the ticket's Seq; absent (0) in records written before tickets, which are applied
+	// unfenced.
+	Seq     int       `json:"seq,omitempty"`
 	Outcome Outcome   `json:"outcome"`
 	At      time.Time `json:"at"`
 }
 
+// ticket is the record's claim attempt, and outcome what to apply. A record written before
+// tickets (and served) existed was a gateway's own outcome, and a settled one had been answered
+// with the content, so it counts as served.
+func (r SpoolRecord) ticket() (Ticket, Outcome) {
+	o := r.Outcome
+	if r.Seq == 0 && o.Status == StatusSettled {
+		o.Served = true
+	}
+	return Ticket{ID: r.ID, Seq: r.Seq}, o
+}
+
 // Applier writes an outcome to the ledger; *Ledger implements it.
 type Applier interface {
-	Apply(ctx context.Context, id string, o Outcome) error
+	Apply(ctx context.Context, t Ticket, o Outcome) error
 }
 
 // Spool is a durable local log of settle outcomes that the gateway could not record because the
@@ -68,12 +83,13 @@ func OpenSpool(dir string) (*Spool, error) {
 	return &Spool{dir: dir}, nil
 }
 
-// Append durably records an outcome for payment id. It returns only after the record is on disk.
-func (s *Spool) Append(ctx context.Context, id string, o Outcome) error {
+// Append durably records an outcome of claim attempt t. It returns only after the record is on
+// disk.
+func (s *Spool) Append(ctx context.Context, t Ticket, o Outcome) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	line, err := json.Marshal(SpoolRecord{ID: id, Outcome: o, At: time.Now().UTC()})
+	line, err := json.Marshal(SpoolRecord{ID: t.ID, Seq: t.Seq, Outcome: o, At: time.Now().UTC()})
 	if err != nil {
 		return fmt.Errorf("ledger: encoding spool record: %w", err)
 	}
@@ -182,7 +198,8 @@ func (s *Spool) replayFile(ctx context.Context, a Applier, file string, res *Rep
 			res.Corrupt++
 			continue
 		}
-		err := a.Apply(ctx, rec.ID, rec.Outcome)
+		t, o := rec.ticket()
+		err := a.Apply(ctx, t, o)
 		switch {
 		case err == nil:
 			res.Applied++
@@ -293,17 +310,18 @@ func (s *Spool) RunReplay(ctx context.Context, a Applier, interval time.Duration
 	}
 }
 
-// ApplyOrSpool records an outcome in the ledger and, when the database cannot take it, in the
-// spool. It fails only when neither could record it; spooled reports the fallback. Outcomes the
-// ledger refuses for good (ErrInvalidTransition, ErrNotFound, ErrTxHashInUse) are returned, not
-// spooled: replaying them could never succeed.
-func (l *Ledger) ApplyOrSpool(ctx context.Context, s *Spool, id string, o Outcome) (spooled bool, err error) {
-	err = l.Apply(ctx, id, o)
+// ApplyOrSpool records an outcome of claim attempt t in the ledger and, when the database cannot
+// take it, in the spool (with t, so the replay is fenced like the write). It fails only when
+// neither could record it; spooled reports the fallback. Outcomes the ledger refuses for good
+// (ErrInvalidTransition, ErrNotFound, ErrTxHashInUse) are returned, not spooled: replaying them
+// could never succeed.
+func (l *Ledger) ApplyOrSpool(ctx context.Context, s *Spool, t Ticket, o Outcome) (spooled bool, err error) {
+	err = l.Apply(ctx, t, o)
 	if err == nil || permanent(err) {
 		return false, err
 	}
 	// The request's context may be what ended; the record must still reach the disk.
-	if serr := s.Append(context.WithoutCancel(ctx), id, o); serr != nil {
+	if serr := s.Append(context.WithoutCancel(ctx), t, o); serr != nil {
 		return false, errors.Join(err, serr)
 	}
 	return true, nil

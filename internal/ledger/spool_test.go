@@ -29,12 +29,13 @@ func TestSpoolRecoversASettlementWhenTheDatabaseIsDown(t *testing.T) {
 	}
 
 	id := toSettling(t, l, intent("ns/r", "10"))
+	tk := Ticket{ID: id, Seq: 1}
 	// Settle succeeded at the facilitator; now the database goes away.
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	tx := newTxHash()
-	spooled, err := l.ApplyOrSpool(ctx, spool, id, Outcome{Status: StatusSettled, TxHash: tx, ResponseSummary: "200"})
+	spooled, err := l.ApplyOrSpool(ctx, spool, tk, Outcome{Status: StatusSettled, TxHash: tx, ResponseSummary: "200", Served: true})
 	if err != nil || !spooled {
 		t.Fatalf("ApplyOrSpool with the database down: spooled=%v err=%v", spooled, err)
 	}
@@ -103,7 +104,7 @@ func TestSpoolReplayIsIdempotentAndSortsOutBadRecords(t *testing.T) {
 		{ID: "00000000-0000-0000-0000-000000000000", Outcome: Outcome{Status: StatusSettled, TxHash: newTxHash()}},
 		{ID: otherID, Outcome: Outcome{Status: StatusSettled, TxHash: newTxHash()}},
 	} {
-		if err := spool.Append(ctx, rec.ID, rec.Outcome); err != nil {
+		if err := spool.Append(ctx, Ticket{ID: rec.ID, Seq: rec.Seq}, rec.Outcome); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,7 +135,7 @@ func TestSpoolReplayIsIdempotentAndSortsOutBadRecords(t *testing.T) {
 		t.Fatalf("rejected.jsonl: %q, %v", rejected, err)
 	}
 	// Appends after a replay go to a fresh file and replay on their own.
-	if err := spool.Append(ctx, id, Outcome{Status: StatusSettled, TxHash: tx}); err != nil {
+	if err := spool.Append(ctx, Ticket{ID: id, Seq: 1}, Outcome{Status: StatusSettled, TxHash: tx}); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := spool.Replay(ctx, l); err != nil || res.Applied != 1 {
@@ -148,8 +149,8 @@ func TestApplyOrSpoolDoesNotSpoolRefusedOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := claimWon(t, l, intent("ns/r", "1")) // verifying: no outcome may apply yet
-	spooled, err := l.ApplyOrSpool(context.Background(), spool, c.Ticket.ID, Outcome{Status: StatusSettled, TxHash: newTxHash()})
+	c := claimWon(t, l, intent("ns/r", "1")) // verifying: no settle was called, so it cannot have failed
+	spooled, err := l.ApplyOrSpool(context.Background(), spool, c.Ticket, Outcome{Status: StatusFailed, Reason: "reverted"})
 	if err == nil || spooled {
 		t.Fatalf("ApplyOrSpool on a verifying row: spooled=%v err=%v", spooled, err)
 	}

@@ -25,9 +25,12 @@ type statements struct {
 	failed       string
 	pending      string
 	release      string
+	served       string
+	unserve      string
 	unknown      string
 	due          string
 	abandon      string
+	retention    string
 	totalsRoute  string
 	totalsAll    string
 }
@@ -37,7 +40,7 @@ const paymentCols = `id::text, payer_address, coalesce(nonce, ''), coalesce(rout
 	coalesce(resource, ''), amount, coalesce(network, ''), coalesce(asset, ''), coalesce(pay_to, ''),
 	coalesce(chain, ''), coalesce(facilitator, ''), mock, status, coalesce(tx_hash, ''),
 	coalesce(failure_reason, ''), coalesce(response_summary, ''), attempts, claims,
-	created_at, updated_at, settled_at`
+	created_at, updated_at, settled_at, served`
 
 // asyncCommitCTE turns synchronous_commit off for the statement's own (implicit) transaction:
 // its commit returns without waiting for the WAL flush. set_config(..., true) is SET LOCAL, so
@@ -65,10 +68,13 @@ const reclaim = `ON CONFLICT (payer_address, nonce) DO UPDATE SET
 	pay_to = EXCLUDED.pay_to, chain = EXCLUDED.chain, facilitator = EXCLUDED.facilitator,
 	mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = 'verifying', tx_hash = NULL,
 	failure_reason = NULL, response_summary = NULL, attempts = 0, claims = p.claims + 1,
-	settled_at = NULL, updated_at = now()
+	settled_at = NULL, served = false, updated_at = now()
 WHERE p.status IN ('released', 'failed')`
 
 const asyncCommitCTE = `async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))`
+
+// unsettled are the states a settled outcome is applied from: all but settled.
+const unsettled = `('verifying', 'settling', 'pending', 'failed', 'released')`
 
 func buildStatements(n names) statements {
 	t := n.qTable
@@ -93,7 +99,11 @@ WHERE payer_address = $1 AND nonce = $2 AND NOT EXISTS (SELECT 1 FROM ins)`),
 
 		// The batched claim: the same insert for many intents, committed asynchronously. Only won
 		// rows are returned; an intent whose row exists and is not claimable is claimed again
-		// alone, which returns that row.
+		// alone, which returns that row. An intent whose payer already has a payment in flight on
+		// its route is left out (and claimed alone, which says ErrPayerBusy) rather than sent to
+		// the insert, where it would fail the whole batch on the in-flight index; the probe reads
+		// that small partial index. A row committed by another replica after this statement's
+		// snapshot still fails the batch, which then falls back to claiming each intent alone.
 		claimBatch: r.Replace(`WITH {ASYNC_CTE}, v AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 		$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[], $13::text[])
@@ -103,11 +113,13 @@ INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, n
 	pay_to, chain, facilitator, mock, payload, status)
 SELECT v.payer, v.nonce, v.route, v.endpoint, v.resource, v.amount, v.network, v.asset, v.pay_to,
 	v.chain, v.facilitator, v.mock, v.payload::jsonb, 'verifying' FROM v, async
+WHERE NOT EXISTS (SELECT 1 FROM {T} AS b WHERE b.route = v.route AND b.payer_address = v.payer
+	AND b.status IN ('verifying', 'settling'))
 {RECLAIM}
 RETURNING {COLS}`),
 
 		get:   r.Replace(`SELECT {COLS}, payload FROM {T} WHERE id = $1`),
-		state: r.Replace(`SELECT status, coalesce(tx_hash, '') FROM {T} WHERE id = $1`),
+		state: r.Replace(`SELECT status, coalesce(tx_hash, ''), claims FROM {T} WHERE id = $1`),
 
 		// Idempotent for the same ticket, so a retry after a lost reply does not block settle.
 		settling: r.Replace(`UPDATE {T} SET status = 'settling', updated_at = now()
@@ -123,27 +135,35 @@ FROM unnest($1::uuid[], $2::integer[]) AS v(id, claims)
 WHERE p.id = v.id AND p.claims = v.claims AND (p.status IN ('verifying', 'settling')) IS TRUE
 RETURNING p.id::text, p.claims`),
 
-		// Idempotent for the same tx hash. From failed too: a tx hash is stronger evidence than
-		// an earlier failure verdict.
+		// A tx hash is evidence about the authorization itself (this payer's nonce moved the
+		// money), not about one claim attempt: it is applied whichever attempt owns the row and
+		// from every unsettled state, including failed (a stronger verdict than a failure) and
+		// verifying or released (a later attempt, which can then never settle the nonce again).
+		// Idempotent for the same tx hash; another hash is refused. served is the outcome's when
+		// the row becomes settled, and only ever gained when it was already settled.
 		settled: r.Replace(`UPDATE {T} SET status = 'settled', tx_hash = $2,
 	response_summary = coalesce(nullif($3, ''), response_summary), failure_reason = NULL,
-	settled_at = coalesce(settled_at, now()), updated_at = now()
-WHERE id = $1 AND (status IN ('settling', 'pending', 'failed') OR (status = 'settled' AND tx_hash = $2))`),
+	settled_at = coalesce(settled_at, now()),
+	served = CASE WHEN status = 'settled' THEN served OR $4 ELSE $4 END, updated_at = now()
+WHERE id = $1 AND (status IN ` + unsettled + ` OR (status = 'settled' AND tx_hash = $2))`),
 
 		settledBatch: r.Replace(`UPDATE {T} AS p SET status = 'settled', tx_hash = v.tx_hash,
 	response_summary = coalesce(nullif(v.summary, ''), p.response_summary), failure_reason = NULL,
-	settled_at = coalesce(p.settled_at, now()), updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, tx_hash, summary)
-WHERE p.id = v.id AND (p.status IN ('settling', 'pending', 'failed') OR (p.status = 'settled' AND p.tx_hash = v.tx_hash)) IS TRUE
+	settled_at = coalesce(p.settled_at, now()),
+	served = CASE WHEN p.status = 'settled' THEN p.served OR v.served ELSE v.served END, updated_at = now()
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[]) AS v(id, tx_hash, summary, served)
+WHERE p.id = v.id AND (p.status IN ` + unsettled + ` OR (p.status = 'settled' AND p.tx_hash = v.tx_hash)) IS TRUE
 RETURNING p.id::text, p.tx_hash`),
 
-		failed: r.Replace(`UPDATE {T} SET status = 'failed', failure_reason = $3,
-	tx_hash = coalesce(nullif($2, ''), tx_hash), updated_at = now()
-WHERE id = $1 AND status IN ('settling', 'pending', 'failed')`),
+		// Fenced by the claim attempt ($2, the ticket's Seq; 0 only for spool records written
+		// before tickets): a verdict about an earlier attempt never moves a later one's row.
+		failed: r.Replace(`UPDATE {T} SET status = 'failed', failure_reason = $4,
+	tx_hash = coalesce(nullif($3, ''), tx_hash), updated_at = now()
+WHERE id = $1 AND ($2::integer = 0 OR claims = $2) AND status IN ('settling', 'pending', 'failed')`),
 
-		pending: r.Replace(`UPDATE {T} SET status = 'pending', failure_reason = $3,
-	tx_hash = coalesce(nullif($2, ''), tx_hash), updated_at = now()
-WHERE id = $1 AND status IN ('settling', 'pending')`),
+		pending: r.Replace(`UPDATE {T} SET status = 'pending', failure_reason = $4,
+	tx_hash = coalesce(nullif($3, ''), tx_hash), updated_at = now()
+WHERE id = $1 AND ($2::integer = 0 OR claims = $2) AND status IN ('settling', 'pending')`),
 
 		// Only before settle: once settling, money may have moved and only an outcome may follow.
 		// Commits asynchronously (see asyncCommitCTE).
@@ -151,24 +171,39 @@ WHERE id = $1 AND status IN ('settling', 'pending')`),
 UPDATE {T} SET status = 'released', failure_reason = $3, updated_at = now() FROM async
 WHERE id = $1 AND claims = $2 AND status IN ('verifying', 'released')`),
 
-		// The resolver's "still unknown": count the attempt and restart the row's backoff clock.
-		unknown: r.Replace(`UPDATE {T} SET status = 'pending', attempts = attempts + 1,
-	tx_hash = coalesce(nullif($2, ''), tx_hash), failure_reason = coalesce(nullif($3, ''), failure_reason),
-	updated_at = now()
-WHERE id = $1 AND status IN ('settling', 'pending')`),
+		// A replay of a settled payment the payer never got (settled by the resolver) is served
+		// once: exactly one concurrent caller flips the flag.
+		served:  r.Replace(`UPDATE {T} SET served = true WHERE id = $1 AND status = 'settled' AND NOT served`),
+		unserve: r.Replace(`UPDATE {T} SET served = false WHERE id = $1 AND status = 'settled' AND served`),
 
-		// Rows due for resolution: older than the bound, doubled per attempt up to a cap.
+		// The resolver's "still unknown": count the attempt and restart the row's backoff clock.
+		// Fenced like failed and pending.
+		unknown: r.Replace(`UPDATE {T} SET status = 'pending', attempts = attempts + 1,
+	tx_hash = coalesce(nullif($3, ''), tx_hash), failure_reason = coalesce(nullif($4, ''), failure_reason),
+	updated_at = now()
+WHERE id = $1 AND claims = $2 AND status IN ('settling', 'pending')`),
+
+		// Rows of one route ($4) due for resolution: older than the bound, doubled per attempt up
+		// to a cap. Every resolver scan is per route: another route's rows are its resolver's.
 		due: r.Replace(`SELECT {COLS}, payload FROM {T}
-WHERE status IN ('settling', 'pending')
+WHERE status IN ('settling', 'pending') AND route = $4
 	AND updated_at < now() - least($1::float8 * power(2, least(attempts, 30)), $2::float8) * interval '1 second'
 ORDER BY updated_at
 LIMIT $3`),
 
-		// A claim stuck in verifying never reached MarkSettling, so no settle was called: release it.
+		// A claim of the route ($4) stuck in verifying never reached MarkSettling, so no settle
+		// was called: release it.
 		abandon: r.Replace(`UPDATE {T} SET status = 'released', failure_reason = $2, updated_at = now()
-WHERE id IN (SELECT id FROM {T} WHERE status = 'verifying'
+WHERE id IN (SELECT id FROM {T} WHERE status = 'verifying' AND route = $4
 		AND updated_at < now() - $1::float8 * interval '1 second' ORDER BY updated_at LIMIT $3)
 	AND status = 'verifying'`),
+
+		// Released rows of the route ($1) older than the retention ($2 seconds), at most $3 per
+		// statement, through the partial released_idx. A released row moved no money; deleting it
+		// only forgets the attempt (the payer's signed payment may then be claimed afresh).
+		retention: r.Replace(`DELETE FROM {T} WHERE id IN (SELECT id FROM {T} WHERE status = 'released' AND route = $1
+		AND updated_at < now() - $2::float8 * interval '1 second' ORDER BY updated_at LIMIT $3)
+	AND status = 'released'`),
 
 		totalsRoute: r.Replace(totalsSQL("route = $1")),
 		totalsAll:   r.Replace(totalsSQL("route IS NOT NULL")),
@@ -204,7 +239,7 @@ func scanPayment(row pgx.Row, withPayload bool) (Payment, error) {
 	var settledAt *time.Time
 	dest := []any{&p.ID, &p.Payer, &p.Nonce, &p.Route, &p.Endpoint, &p.Resource, &p.Amount, &p.Network,
 		&p.Asset, &p.PayTo, &p.Chain, &p.Facilitator, &p.Mock, &status, &p.TxHash, &p.FailureReason,
-		&p.ResponseSummary, &p.Attempts, &p.Claims, &p.CreatedAt, &p.UpdatedAt, &settledAt}
+		&p.ResponseSummary, &p.Attempts, &p.Claims, &p.CreatedAt, &p.UpdatedAt, &settledAt, &p.Served}
 	if withPayload {
 		dest = append(dest, &p.Payload)
 	}

@@ -16,7 +16,7 @@ func TestTotalsExcludeMockAndUnfinishedRows(t *testing.T) {
 	if err := l.MarkSettling(ctx, pc.Ticket); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkPending(ctx, pc.Ticket.ID, "", "timeout"); err != nil {
+	if err := l.MarkPending(ctx, pc.Ticket, "", "timeout"); err != nil {
 		t.Fatal(err)
 	}
 	sc := claimWon(t, l, intent("ns/a", "100"))
@@ -27,7 +27,7 @@ func TestTotalsExcludeMockAndUnfinishedRows(t *testing.T) {
 	if err := l.MarkSettling(ctx, fc.Ticket); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.MarkFailed(ctx, fc.Ticket.ID, "", "insufficient_funds"); err != nil {
+	if err := l.MarkFailed(ctx, fc.Ticket, "", "insufficient_funds"); err != nil {
 		t.Fatal(err)
 	}
 	rc := claimWon(t, l, intent("ns/a", "100"))

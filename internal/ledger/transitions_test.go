@@ -26,29 +26,29 @@ func TestTransitions(t *testing.T) {
 
 	t.Run("settled is idempotent for the same tx hash only", func(t *testing.T) {
 		id, tx := settle(t, l, intent("ns/r", "1"))
-		if err := l.MarkSettled(ctx, id, tx, ""); err != nil {
+		if err := l.MarkSettled(ctx, Ticket{ID: id}, tx, "", false); err != nil {
 			t.Fatalf("repeating MarkSettled: %v", err)
 		}
 		var te *TransitionError
-		if err := l.MarkSettled(ctx, id, newTxHash(), ""); !errors.As(err, &te) || te.Actual != StatusSettled || te.ActualTxHash != tx {
+		if err := l.MarkSettled(ctx, Ticket{ID: id}, newTxHash(), "", true); !errors.As(err, &te) || te.Actual != StatusSettled || te.ActualTxHash != tx {
 			t.Fatalf("MarkSettled with another hash: %v", err)
 		}
-		if err := l.MarkFailed(ctx, id, "", "late failure"); !errors.Is(err, ErrInvalidTransition) {
+		if err := l.MarkFailed(ctx, Ticket{ID: id, Seq: 1}, "", "late failure"); !errors.Is(err, ErrInvalidTransition) {
 			t.Fatalf("MarkFailed on settled: %v", err)
 		}
-		if err := l.MarkPending(ctx, id, "", "late timeout"); !errors.Is(err, ErrInvalidTransition) {
+		if err := l.MarkPending(ctx, Ticket{ID: id, Seq: 1}, "", "late timeout"); !errors.Is(err, ErrInvalidTransition) {
 			t.Fatalf("MarkPending on settled: %v", err)
 		}
 		mustStatus(t, l, id, StatusSettled)
 	})
 
-	t.Run("no outcome before settling", func(t *testing.T) {
+	t.Run("no failed or pending before settling", func(t *testing.T) {
 		c := claimWon(t, l, intent("ns/r", "1"))
-		if err := l.MarkSettled(ctx, c.Ticket.ID, newTxHash(), ""); !errors.Is(err, ErrInvalidTransition) {
-			t.Fatalf("MarkSettled on verifying: %v", err)
-		}
-		if err := l.MarkPending(ctx, c.Ticket.ID, "", ""); !errors.Is(err, ErrInvalidTransition) {
+		if err := l.MarkPending(ctx, c.Ticket, "", ""); !errors.Is(err, ErrInvalidTransition) {
 			t.Fatalf("MarkPending on verifying: %v", err)
+		}
+		if err := l.MarkFailed(ctx, c.Ticket, "", ""); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("MarkFailed on verifying: %v", err)
 		}
 		mustStatus(t, l, c.Ticket.ID, StatusVerifying)
 	})
@@ -73,17 +73,17 @@ func TestTransitions(t *testing.T) {
 			t.Fatal(err)
 		}
 		tx := newTxHash()
-		if err := l.MarkPending(ctx, c.Ticket.ID, tx, "timeout"); err != nil {
+		if err := l.MarkPending(ctx, c.Ticket, tx, "timeout"); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.MarkPending(ctx, c.Ticket.ID, "", "second timeout"); err != nil {
+		if err := l.MarkPending(ctx, c.Ticket, "", "second timeout"); err != nil {
 			t.Fatal(err)
 		}
 		p := mustStatus(t, l, c.Ticket.ID, StatusPending)
 		if p.TxHash != tx || p.FailureReason != "second timeout" {
 			t.Fatalf("pending row: %+v", p)
 		}
-		if err := l.Apply(ctx, c.Ticket.ID, Outcome{Status: StatusSettled, TxHash: tx}); err != nil {
+		if err := l.Apply(ctx, c.Ticket, Outcome{Status: StatusSettled, TxHash: tx}); err != nil {
 			t.Fatal(err)
 		}
 		mustStatus(t, l, c.Ticket.ID, StatusSettled)
@@ -95,14 +95,14 @@ func TestTransitions(t *testing.T) {
 		if err := l.MarkSettling(ctx, c.Ticket); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.MarkSettled(ctx, c.Ticket.ID, tx, ""); !errors.Is(err, ErrTxHashInUse) {
+		if err := l.MarkSettled(ctx, c.Ticket, tx, "", true); !errors.Is(err, ErrTxHashInUse) {
 			t.Fatalf("settling with another payment's tx hash: %v", err)
 		}
 	})
 
 	t.Run("unknown ids", func(t *testing.T) {
 		for _, id := range []string{"00000000-0000-0000-0000-000000000000", "not-a-uuid"} {
-			if err := l.MarkSettled(ctx, id, newTxHash(), ""); !errors.Is(err, ErrNotFound) {
+			if err := l.MarkSettled(ctx, Ticket{ID: id}, newTxHash(), "", true); !errors.Is(err, ErrNotFound) {
 				t.Errorf("MarkSettled(%q): %v", id, err)
 			}
 			if _, err := l.Get(ctx, id); !errors.Is(err, ErrNotFound) {
@@ -113,7 +113,7 @@ func TestTransitions(t *testing.T) {
 
 	t.Run("apply refuses a non-outcome", func(t *testing.T) {
 		id, _ := settle(t, l, intent("ns/r", "1"))
-		if err := l.Apply(ctx, id, Outcome{Status: StatusReleased}); err == nil {
+		if err := l.Apply(ctx, Ticket{ID: id, Seq: 1}, Outcome{Status: StatusReleased}); err == nil {
 			t.Fatal("Apply accepted released as an outcome")
 		}
 	})

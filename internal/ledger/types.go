@@ -61,10 +61,15 @@ type Intent struct {
 	Payload json.RawMessage
 }
 
-// Ticket is the claim's fencing token: MarkSettling and Release only act on the claim they were
-// given, so a gateway whose claim was reclaimed meanwhile cannot advance someone else's.
+// Ticket is the claim's fencing token: MarkSettling, Release, MarkFailed and MarkPending only act
+// on the claim attempt they were given, so a gateway (or a spooled outcome, or a resolver verdict)
+// whose attempt was reclaimed meanwhile cannot move the row a later attempt owns. A settled
+// outcome is the exception: its tx hash is evidence about the authorization itself, so it is
+// applied whichever attempt owns the row.
 type Ticket struct {
-	ID  string
+	ID string
+	// Seq is the row's claims count when this attempt won it (1 or more). 0 means no ticket: only
+	// spool records written before tickets existed carry it, and they are applied unfenced.
 	Seq int
 }
 
@@ -101,7 +106,11 @@ type Payment struct {
 	// Attempts counts resolver attempts on an unknown outcome.
 	Attempts int
 	// Claims counts claims of this (payer, nonce), including reclaims after release or failure.
-	Claims    int
+	Claims int
+	// Served is true once the payer got the paid content for this settled payment: the gateway's
+	// own settled outcome is written served, a resolver's is not, and MarkServed serves a
+	// resolver-settled payment once. Meaningful only when Status is settled.
+	Served    bool
 	Payload   json.RawMessage
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -118,6 +127,9 @@ type Outcome struct {
 	Reason string `json:"reason,omitempty"`
 	// ResponseSummary is stored with a settled row (the guide table's response_summary).
 	ResponseSummary string `json:"responseSummary,omitempty"`
+	// Served marks a settled outcome whose payer got the content (the gateway's own settle);
+	// ignored for other statuses.
+	Served bool `json:"served,omitempty"`
 }
 
 // Errors returned by the ledger. Test with errors.Is.
@@ -130,6 +142,9 @@ var (
 	ErrTxHashInUse = errors.New("ledger: tx hash recorded for another payment")
 	// ErrInvalidIntent: the intent is malformed (missing payer, bad nonce or amount).
 	ErrInvalidIntent = errors.New("ledger: invalid intent")
+	// ErrPayerBusy: Claim refused a payment because the same payer has another payment verifying
+	// or settling on the same route (at most one in flight per route and payer, across replicas).
+	ErrPayerBusy = errors.New("ledger: another payment of this payer is in flight on this route")
 )
 
 // TransitionError says which transition was refused and the row's actual state.
@@ -139,9 +154,15 @@ type TransitionError struct {
 	Actual Status
 	// ActualTxHash is the row's tx hash, if any (e.g. settled with another hash).
 	ActualTxHash string
+	// Stale is true when the change was refused because a later claim attempt owns the row (the
+	// ticket's Seq is not the row's claims).
+	Stale bool
 }
 
 func (e *TransitionError) Error() string {
+	if e.Stale {
+		return fmt.Sprintf("ledger: payment %s cannot become %s: a later claim attempt owns it (%s)", e.ID, e.To, e.Actual)
+	}
 	return fmt.Sprintf("ledger: payment %s cannot become %s from %s", e.ID, e.To, e.Actual)
 }
 

@@ -106,6 +106,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		_ = led.RunResolver(bg, ledger.ResolverConfig{
+			Route:    cfg.Route,
 			Resolver: gateway.Resolver{Facilitator: facs.Facilitator, Chain: facs.Chain},
 			Interval: cfg.Resolver.Interval.Duration, MinAge: cfg.Resolver.MinAge.Duration,
 			AbandonAfter: max(10*time.Minute, 2*(cfg.Gateway.UpstreamTimeout.Duration+cfg.Gateway.SettleTimeout.Duration)),
