@@ -41,6 +41,10 @@ const (
 	ReasonSettlementPending Reason = "settlement_pending"
 )
 
+// ReasonInvalidPath refuses a request path the gateway cannot canonicalise (a malformed escape, a
+// backslash, a control character, ".." above the root), answered with 400.
+const ReasonInvalidPath Reason = "invalid_path"
+
 // InvalidError says why a payment is not acceptable. It carries the x402 reason code for the
 // client and a human message that never contains secrets.
 type InvalidError struct {

@@ -51,6 +51,12 @@ const (
 	SettleBeforeUpstream = "beforeUpstream"
 )
 
+// Trailing-slash policies of a route.
+const (
+	TrailingSlashEquivalent = "Equivalent"
+	TrailingSlashDistinct   = "Distinct"
+)
+
 // Unpriced-path policies.
 const (
 	UnpricedProxy  = "proxy"
@@ -111,6 +117,12 @@ type Route struct {
 	MimeType    string `json:"mimeType,omitempty"`
 	// Settle is afterUpstream (default) or beforeUpstream.
 	Settle string `json:"settle,omitempty"`
+	// CaseSensitive makes Path match only requests that spell it in the same case; by default
+	// "/Reports/x" is priced like "/reports/x" (case-insensitive upstreams serve them as one).
+	CaseSensitive bool `json:"caseSensitive,omitempty"`
+	// TrailingSlash is Equivalent ("" too: "/a/" is priced as "/a", and "/a" by "/a/*") or
+	// Distinct (the path as written only).
+	TrailingSlash string `json:"trailingSlash,omitempty"`
 
 	// Amount is Price in atomic units, computed by Load and FromPaymentRoute.
 	Amount string `json:"-"`

@@ -67,6 +67,7 @@ func FromPaymentRoute(route *v1alpha1.PaymentRoute) (Config, error) {
 		c.Routes = append(c.Routes, Route{
 			Path: r.Path, Method: r.Method, Price: r.Price,
 			Description: r.Description, MimeType: r.MimeType, Settle: string(r.Settle),
+			CaseSensitive: r.CaseSensitive, TrailingSlash: string(r.TrailingSlash),
 		})
 	}
 	if c.Facilitator, err = facilitatorOf(s.Facilitator); err != nil {
