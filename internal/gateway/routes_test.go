@@ -168,3 +168,18 @@ func TestRequestPathKeepsTheClientsSpelling(t *testing.T) {
 		t.Error("an opaque request target was accepted")
 	}
 }
+
+// The rule runs on every request: a plain path costs no allocation.
+func TestResolveDoesNotAllocateForPlainPaths(t *testing.T) {
+	tbl := newRouteTable(issueRoutes())
+	r := httptest.NewRequest(http.MethodGet, "/reports/weekly?x=1", nil)
+	if n := testing.AllocsPerRun(100, func() {
+		p, rt, err := tbl.resolve(r.Method, requestPath(r))
+		if err != nil || rt == nil {
+			t.Fatal(p, err)
+		}
+		rewritePath(r, p)
+	}); n != 0 {
+		t.Errorf("%v allocations per request", n)
+	}
+}
