@@ -85,9 +85,17 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.replayWindow) || !has(self.method) || self.method in ['GET', 'HEAD']",message="replayWindow applies to GET and HEAD only"
 type PricedRoute struct {
 	// path to charge for: an exact path (`/api/weather`) or a prefix ending in `/*`
-	// (`/api/reports/*`).
+	// (`/api/reports/*`). The gateway matches requests in canonical form (repeated slashes
+	// merged, `.` and `..` resolved, `;params` removed, unreserved characters unescaped), so the
+	// path must be canonical itself: no `//`, `.` or `..` segments, `;`, malformed or lower-case
+	// `%` escapes, escapes of unreserved characters, or encoded `/`, `\` or control characters.
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._~!$&'()+,;=:@%/-]*(/\*)?$`
+	// +kubebuilder:validation:XValidation:rule="!self.contains('//') && !self.matches('/[.][.]?(/|$)')",message="path must not contain empty, . or .. segments (//, /./, /../): requests are matched after these are resolved"
+	// +kubebuilder:validation:XValidation:rule="!self.contains(';')",message="path must not contain ; (path parameters are removed from requests before matching)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('%([^0-9A-F]|.[^0-9A-F]|.?$)')",message="path escapes must be % and two upper-case hex digits"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('%(2[DE]|3[0-9]|[46][1-9A-F]|5[0-9AF]|7[0-9AE])')",message="path must not percent-encode unreserved characters (A-Z a-z 0-9 - . _ ~): write them as they are"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('%(2F|5C|[01][0-9A-F]|7F)')",message="path must not encode a slash, a backslash or a control character"
 	Path string `json:"path"`
 
 	// method restricts the price to one HTTP method. Empty means any method.
@@ -118,6 +126,7 @@ type PricedRoute struct {
 	// +optional
 	Settle SettleTiming `json:"settle,omitempty"`
 
+<<<<<<< HEAD
 	// replayWindow lets a payer whose response was lost repeat the very same request (method,
 	// path, query and body) within this window and get the stored response again, without a
 	// second upstream call. Unset or 0 (the default): a payment buys exactly one response, and
@@ -127,7 +136,32 @@ type PricedRoute struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('5m')",message="replayWindow must be between 0s and 5m"
 	ReplayWindow *metav1.Duration `json:"replayWindow,omitempty"`
+=======
+	// caseSensitive makes path match only requests that spell it in the same case. By default
+	// (false) `/Reports/x` is priced like `/reports/x`, as case-insensitive upstreams (Express,
+	// many Windows servers) serve them as one resource. Set it only when the upstream is
+	// case-sensitive too, or other spellings reach the content unpaid.
+	// +optional
+	CaseSensitive bool `json:"caseSensitive,omitempty"`
+
+	// trailingSlash: `Equivalent` (empty, the default) prices `/a/` like `/a` (and `/a` like
+	// `/a/*`), as most upstreams serve them as one resource; `Distinct` matches the path only as
+	// written.
+	// +optional
+	TrailingSlash TrailingSlashPolicy `json:"trailingSlash,omitempty"`
+>>>>>>> paths
 }
+
+// TrailingSlashPolicy says whether a trailing slash changes the resource a path names.
+// +kubebuilder:validation:Enum=Equivalent;Distinct
+type TrailingSlashPolicy string
+
+const (
+	// TrailingSlashEquivalent prices `/a/` like `/a`. The default.
+	TrailingSlashEquivalent TrailingSlashPolicy = "Equivalent"
+	// TrailingSlashDistinct prices a path only as written.
+	TrailingSlashDistinct TrailingSlashPolicy = "Distinct"
+)
 
 // EIP712Domain is the token's EIP-712 signing domain. It must reproduce the token's
 // DOMAIN_SEPARATOR() on chain; the operator checks this when it can reach an RPC endpoint.

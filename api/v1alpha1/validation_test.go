@@ -206,6 +206,23 @@ func TestInvalidObjectsAreRejectedWithAClearMessage(t *testing.T) {
 			"upstream.url must be an absolute http or https URL"},
 		{"ledger table name injection", func(r *v1.PaymentRoute) { r.Spec.Database.Table = "payments;drop" }, "spec.database.table"},
 		{"no routes", func(r *v1.PaymentRoute) { r.Spec.Routes = nil }, "spec.routes"},
+		// Paths must be canonical: the gateway matches canonical request paths only.
+		{"repeated slash in a path", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api//weather" }, "path must not contain empty, . or .. segments"},
+		{"dot segment in a path", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api/./weather" }, "path must not contain empty, . or .. segments"},
+		{"dot-dot segment in a path", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/x/../api/*" }, "path must not contain empty, . or .. segments"},
+		{"trailing dot segment", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api/." }, "path must not contain empty, . or .. segments"},
+		{"trailing dot-dot segment", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api/.." }, "path must not contain empty, . or .. segments"},
+		{"path parameter", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api/weather;v=1" }, "path must not contain ;"},
+		{"malformed escape", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api/%zz" }, "path escapes must be % and two upper-case hex digits"},
+		{"truncated escape", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api/%4" }, "path escapes must be % and two upper-case hex digits"},
+		{"lower-case escape", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/caf%c3%a9" }, "path escapes must be % and two upper-case hex digits"},
+		{"escaped unreserved letter", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api/%41" }, "path must not percent-encode unreserved characters"},
+		{"escaped dots", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/x/%2E%2E/api" }, "path must not percent-encode unreserved characters"},
+		{"escaped tilde", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/%7Euser" }, "path must not percent-encode unreserved characters"},
+		{"encoded slash", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api%2Fweather" }, "path must not encode a slash, a backslash or a control character"},
+		{"encoded backslash", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api%5Cweather" }, "path must not encode a slash, a backslash or a control character"},
+		{"encoded NUL", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Path = "/api%00" }, "path must not encode a slash, a backslash or a control character"},
+		{"unknown trailingSlash", func(r *v1.PaymentRoute) { r.Spec.Routes[0].TrailingSlash = "Ignored" }, `Unsupported value: "Ignored"`},
 	}
 	for _, c := range routeCases {
 		t.Run("PaymentRoute/"+c.name, func(t *testing.T) {
@@ -213,6 +230,31 @@ func TestInvalidObjectsAreRejectedWithAClearMessage(t *testing.T) {
 			c.mutate(obj)
 			expectRejected(t, env, obj, c.want)
 		})
+	}
+}
+
+// Canonical paths, escapes included, and the path options are accepted and kept as written.
+func TestCanonicalPathsAndPathOptionsAreAccepted(t *testing.T) {
+	env := kubetest.Shared(t)
+	ns := env.Namespace(t)
+	ctx := ctxT(t)
+	route := validRoute(ns)
+	route.Spec.Routes = []v1.PricedRoute{
+		{Path: "/api/weather", Price: "0.01"},
+		{Path: "/caf%C3%A9/menu/*", Price: "0.02", CaseSensitive: true, TrailingSlash: v1.TrailingSlashDistinct},
+		{Path: "/a:b@c/100%25/.well-known/x..y/", Price: "0.03", TrailingSlash: v1.TrailingSlashEquivalent},
+	}
+	if err := env.Client.Create(ctx, route); err != nil {
+		t.Fatalf("canonical paths rejected: %v", err)
+	}
+	var got v1.PaymentRoute
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(route), &got); err != nil {
+		t.Fatal(err)
+	}
+	r := got.Spec.Routes
+	if r[0].CaseSensitive || r[0].TrailingSlash != "" || !r[1].CaseSensitive || r[1].TrailingSlash != v1.TrailingSlashDistinct ||
+		r[2].Path != "/a:b@c/100%25/.well-known/x..y/" || r[2].TrailingSlash != v1.TrailingSlashEquivalent {
+		t.Errorf("routes stored as %+v", r)
 	}
 }
 

@@ -104,7 +104,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		method = r.Header.Get("Access-Control-Request-Method")
 	}
-	rt := h.routes.match(method, r.URL.Path)
+	// One spelling per resource: everything below (matching, the ledger, the resource URL, the
+	// upstream) sees the canonical path, so an upstream's own normalisation is a no-op.
+	cp, rt, err := h.routes.resolve(method, requestPath(r))
+	if err != nil {
+		h.metrics.outcome("", OutcomeBadRequest, string(x402.ReasonInvalidPath))
+		writeError(w, http.StatusBadRequest, string(x402.ReasonInvalidPath), err.Error()) // never quotes the path
+		return
+	}
+	rewritePath(r, cp)
 	if rt == nil {
 		h.unpriced(w, r)
 		return

@@ -234,3 +234,92 @@ func TestSecretEnvUsesTheDocumentedNames(t *testing.T) {
 		t.Errorf("envFrom = %+v", from)
 	}
 }
+
+func TestValidateRefusesPathsThatCannotMatch(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{
+		{"/reports//live", `not canonical (requests are matched in canonical form): write "/reports/live"`},
+		{"/a/./b", `write "/a/b"`},
+		{"/a/../b/*", `write "/b/*"`},
+		{"/a;v=1", `write "/a"`},
+		{"/%7Euser", `write "/~user"`},
+		{"/caf%c3%a9", `write "/caf%C3%A9"`},
+		{"/..", "can never match a request: invalid path: a .. segment above the root"},
+		{"/a%zz", "can never match a request: invalid path: a malformed percent-escape"},
+		{"/a%00", "encoded NUL"},
+		{"/a%2Fb", "encodes a slash or backslash"},
+		{"/a%5Cb/*", "encodes a slash or backslash"},
+	} {
+		c, err := Parse([]byte(validFile()), okxEnv())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Routes[0].Path = tc.path
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "routes[0].path: ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("path %q: err = %v; want %q", tc.path, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"/caf%C3%A9/*", "/a:b@c", "/100%25", "/a/", "/.well-known/x"} {
+		c, _ := Parse([]byte(validFile()), okxEnv())
+		c.Routes[0].Path = ok
+		if err := c.Validate(); err != nil {
+			t.Errorf("canonical path %q refused: %v", ok, err)
+		}
+	}
+}
+
+func TestValidateRouteOptions(t *testing.T) {
+	c, err := Parse([]byte(validFile()), okxEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Routes[0].TrailingSlash = "Sometimes"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `routes[0].trailingSlash: "Sometimes" is not Equivalent or Distinct`) {
+		t.Errorf("err = %v", err)
+	}
+	// Routes that price the same requests once case and trailing slashes are folded are refused
+	// (which price wins would be an accident); the options can tell them apart.
+	base := func() Config {
+		c, _ := Parse([]byte(validFile()), okxEnv())
+		return c
+	}
+	for _, tc := range []struct {
+		name    string
+		a, b    Route
+		refused bool
+	}{
+		{"case", Route{Path: "/a"}, Route{Path: "/A"}, true},
+		{"trailing slash", Route{Path: "/a"}, Route{Path: "/a/"}, true},
+		{"escape", Route{Path: "/a:b"}, Route{Path: "/a%3Ab"}, true},
+		{"prefix case", Route{Path: "/r/*"}, Route{Path: "/R/*"}, true},
+		{"one case-insensitive", Route{Path: "/a", CaseSensitive: true}, Route{Path: "/A"}, true},
+		{"both case-sensitive", Route{Path: "/a", CaseSensitive: true}, Route{Path: "/A", CaseSensitive: true}, false},
+		{"both distinct", Route{Path: "/a", TrailingSlash: TrailingSlashDistinct}, Route{Path: "/a/", TrailingSlash: TrailingSlashDistinct}, false},
+		{"other methods", Route{Path: "/a", Method: "GET"}, Route{Path: "/A", Method: "POST"}, false},
+		{"exact and prefix", Route{Path: "/a/"}, Route{Path: "/a/*"}, false},
+	} {
+		c := base()
+		tc.a.Price, tc.b.Price, tc.a.Settle, tc.b.Settle = "1", "2", SettleAfterUpstream, SettleAfterUpstream
+		c.Routes = []Route{tc.a, tc.b}
+		err := c.Validate()
+		if refused := err != nil && strings.Contains(err.Error(), "routes[1]: path") && strings.Contains(err.Error(), "prices the same requests as routes[0]"); refused != tc.refused {
+			t.Errorf("%s: err = %v, want refused %v", tc.name, err, tc.refused)
+		}
+	}
+}
+
+func TestFromPaymentRouteMapsPathOptions(t *testing.T) {
+	r := paymentRoute()
+	r.Spec.Routes[0].CaseSensitive = true
+	r.Spec.Routes[0].TrailingSlash = v1alpha1.TrailingSlashDistinct
+	c, err := FromPaymentRoute(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Routes[0].CaseSensitive || c.Routes[0].TrailingSlash != TrailingSlashDistinct || c.Routes[1].CaseSensitive || c.Routes[1].TrailingSlash != "" {
+		t.Errorf("routes = %+v", c.Routes)
+	}
+	r.Spec.Routes[0].Path = "/weather//now"
+	if _, err := FromPaymentRoute(r); err == nil || !strings.Contains(err.Error(), `write "/weather/now"`) {
+		t.Errorf("a non-canonical path rendered: %v", err)
+	}
+}

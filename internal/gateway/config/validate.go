@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/insforge/integrations-operator/internal/gateway/pathcanon"
 	"github.com/insforge/integrations-operator/internal/x402/amount"
 	"github.com/insforge/integrations-operator/internal/x402/caip2"
 )
@@ -87,6 +88,11 @@ func (c *Config) validateRoutes() []error {
 		field := fmt.Sprintf("routes[%d]", i)
 		if !routePathRE.MatchString(r.Path) || strings.Contains(strings.TrimSuffix(r.Path, "/*"), "*") {
 			errs = append(errs, fmt.Errorf("%s.path: %q must be an absolute path, optionally ending in /*", field, r.Path))
+		} else if err := checkCanonical(r.Path); err != nil {
+			errs = append(errs, fmt.Errorf("%s.path: %w", field, err))
+		}
+		if r.TrailingSlash != "" && r.TrailingSlash != TrailingSlashEquivalent && r.TrailingSlash != TrailingSlashDistinct {
+			errs = append(errs, fmt.Errorf("%s.trailingSlash: %q is not Equivalent or Distinct", field, r.TrailingSlash))
 		}
 		if !methods[r.Method] {
 			errs = append(errs, fmt.Errorf("%s.method: %q is not one of GET, HEAD, POST, PUT, PATCH, DELETE", field, r.Method))
@@ -120,7 +126,55 @@ func (c *Config) validateRoutes() []error {
 			r.Amount = v.String()
 		}
 	}
+	return append(errs, overlappingRoutes(c.Routes)...)
+}
+
+// checkCanonical refuses a route path that no request could match as written: the gateway
+// matches canonical request paths (see pathcanon), so a configured path must be canonical too.
+func checkCanonical(path string) error {
+	base := strings.TrimSuffix(path, "*")
+	c, err := pathcanon.Canonical(base)
+	if err != nil {
+		return fmt.Errorf("%q can never match a request: %w", path, err)
+	}
+	if c != base {
+		return fmt.Errorf("%q is not canonical (requests are matched in canonical form): write %q", path, c+path[len(base):])
+	}
+	if strings.Contains(c, "%2F") || strings.Contains(c, "%5C") {
+		return fmt.Errorf("%q encodes a slash or backslash: upstreams differ on whether it separates segments, so the price could be bypassed", path)
+	}
+	return nil
+}
+
+// overlappingRoutes refuses two routes of one method that price the same requests once case
+// folding and trailing-slash equivalence apply: which price wins would be an accident.
+func overlappingRoutes(routes []Route) []error {
+	var errs []error
+	for j := range routes {
+		for i := range j {
+			a, b := routes[i], routes[j]
+			if a.Method != b.Method || a.Path == b.Path || strings.HasSuffix(a.Path, "*") != strings.HasSuffix(b.Path, "*") ||
+				checkCanonical(a.Path) != nil || checkCanonical(b.Path) != nil {
+				continue
+			}
+			fold := !a.CaseSensitive || !b.CaseSensitive
+			trim := a.TrailingSlash != TrailingSlashDistinct || b.TrailingSlash != TrailingSlashDistinct
+			if routeKey(a.Path, fold, trim) == routeKey(b.Path, fold, trim) {
+				errs = append(errs, fmt.Errorf("routes[%d]: path %q prices the same requests as routes[%d].path %q "+
+					"(paths match case-insensitively and with or without a trailing slash unless caseSensitive and trailingSlash: Distinct say otherwise)",
+					j, b.Path, i, a.Path))
+			}
+		}
+	}
 	return errs
+}
+
+func routeKey(path string, fold, trim bool) string {
+	p := strings.TrimSuffix(path, "*")
+	if trim && len(p) > 1 {
+		p = strings.TrimSuffix(p, "/")
+	}
+	return pathcanon.Key(p, fold)
 }
 
 func (c *Config) validateFacilitator() []error {
