@@ -81,9 +81,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	var stopping atomic.Bool
+	// No WriteTimeout: it would cut long streams. The handler bounds each write instead
+	// (gateway.writeIdleTimeout) and lifts ReadTimeout once the request is read.
 	data := &http.Server{
 		Addr: cfg.Listen, Handler: h,
 		ReadHeaderTimeout: cfg.Gateway.ReadHeaderTimeout.Duration, IdleTimeout: cfg.Gateway.IdleTimeout.Duration,
+		ReadTimeout:    cfg.Gateway.ReadTimeout.Duration,
 		MaxHeaderBytes: cfg.Gateway.MaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -91,10 +94,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Addr: cfg.AdminListen, Handler: AdminHandler(reg, pool, &stopping),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
-	dataLn, err := net.Listen("tcp", cfg.Listen)
+	rawDataLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	dataLn := newLimitListener(rawDataLn, cfg.Gateway.MaxConnections)
 	adminLn, err := net.Listen("tcp", cfg.AdminListen)
 	if err != nil {
 		dataLn.Close()
