@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -13,44 +12,34 @@ import (
 // writeSlice per idle period) is served, while one that stops is cut.
 const writeSlice = 32 << 10
 
-// connDeadlines manages the client connection's deadlines while the handler runs:
+// idleWriter bounds every write to the client: each must complete within idle of its start.
+// A reader that stops reading is cut after idle; a stream that keeps moving is never cut,
+// however long it lasts (a server WriteTimeout would cut it). The request's ReadTimeout needs
+// no such care: net/http lifts the read deadline once the body has been read.
 //
-//   - every write to the client must complete within idle of its start (the idle write
-//     timeout): a reader that stops reading is cut after idle, and a stream that keeps moving
-//     is never cut, however long it lasts;
-//   - the server's ReadTimeout bounds reading the request; once the body is consumed (or there
-//     is none) the read deadline is lifted, because net/http's background read would otherwise
-//     hit it and cancel the request's context in the middle of a long answer.
-//
-// It wraps the ResponseWriter (Flush and Unwrap keep http.ResponseController and the streaming
-// ReverseProxy working) and the request body. Deadlines are only touched while the handler
-// runs: after it returns the connection may serve another request.
-type connDeadlines struct {
+// Until the first write there is no deadline (net/http clears it after every request), so an
+// "Expect: 100-continue" answer sent when the body is first read, however late, is not cut.
+// Flush and Unwrap keep http.ResponseController and the streaming ReverseProxy working.
+// Deadlines are only touched while the handler runs: after it returns the connection may serve
+// another request.
+type idleWriter struct {
 	http.ResponseWriter
 	rc   *http.ResponseController
-	idle time.Duration // 0: no write deadline
+	idle time.Duration
 
-	mu        sync.Mutex
-	done      bool // the handler returned
-	broken    bool // the writer does not support deadlines (a test recorder)
-	bodyTouch bool // the body was read once (an Expect: 100-continue answer is written then)
+	mu     sync.Mutex
+	done   bool // the handler returned
+	broken bool // the writer does not support deadlines (a test recorder)
 }
 
-// withDeadlines wraps w and r.Body (in place); call finish when the handler returns, before
-// net/http flushes the rest of the response.
-func withDeadlines(w http.ResponseWriter, r *http.Request, idle time.Duration) *connDeadlines {
-	d := &connDeadlines{ResponseWriter: w, rc: http.NewResponseController(w), idle: idle}
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		d.liftReadDeadline()
-	} else {
-		r.Body = &deadlineBody{ReadCloser: r.Body, d: d}
-	}
-	d.extend()
-	return d
+// withIdleWrites wraps w; call finish when the handler returns, before net/http flushes the
+// rest of the response. With idle <= 0 the wrapper sets no deadline.
+func withIdleWrites(w http.ResponseWriter, idle time.Duration) *idleWriter {
+	return &idleWriter{ResponseWriter: w, rc: http.NewResponseController(w), idle: idle}
 }
 
 // extend starts a new idle period for the next write.
-func (d *connDeadlines) extend() {
+func (d *idleWriter) extend() {
 	if d.idle <= 0 {
 		return
 	}
@@ -64,20 +53,9 @@ func (d *connDeadlines) extend() {
 	}
 }
 
-func (d *connDeadlines) liftReadDeadline() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.done || d.broken {
-		return
-	}
-	if err := d.rc.SetReadDeadline(time.Time{}); errors.Is(err, http.ErrNotSupported) {
-		d.broken = true
-	}
-}
-
 // finish gives the final flush net/http makes after the handler a fresh idle period, and stops
 // all further deadline changes.
-func (d *connDeadlines) finish() {
+func (d *idleWriter) finish() {
 	d.extend()
 	d.mu.Lock()
 	d.done = true
@@ -85,7 +63,7 @@ func (d *connDeadlines) finish() {
 }
 
 // Write writes p in slices, each with its own idle period.
-func (d *connDeadlines) Write(p []byte) (int, error) {
+func (d *idleWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		d.extend()
 		return d.ResponseWriter.Write(p)
@@ -104,32 +82,10 @@ func (d *connDeadlines) Write(p []byte) (int, error) {
 }
 
 // Flush implements http.Flusher for the streaming proxy.
-func (d *connDeadlines) Flush() {
+func (d *idleWriter) Flush() {
 	d.extend()
 	_ = d.rc.Flush()
 }
 
 // Unwrap lets http.ResponseController reach the server's writer (hijack for upgrades).
-func (d *connDeadlines) Unwrap() http.ResponseWriter { return d.ResponseWriter }
-
-// deadlineBody notices the first read (net/http may answer "100 Continue" then, a write) and
-// the end of the body. The transport may read it on its own goroutine.
-type deadlineBody struct {
-	io.ReadCloser
-	d *connDeadlines
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	b.d.mu.Lock()
-	first := !b.d.bodyTouch
-	b.d.bodyTouch = true
-	b.d.mu.Unlock()
-	if first {
-		b.d.extend()
-	}
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
-		b.d.liftReadDeadline()
-	}
-	return n, err
-}
+func (d *idleWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }

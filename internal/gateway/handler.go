@@ -95,7 +95,7 @@ func NewTransport(headerTimeout time.Duration) *http.Transport {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.Gateway.MaxRequestBytes)
-	dw := withDeadlines(w, r, h.cfg.Gateway.WriteIdleTimeout.Duration)
+	dw := withIdleWrites(w, h.cfg.Gateway.WriteIdleTimeout.Duration)
 	defer dw.finish()
 	w = dw
 	method := r.Method

@@ -81,8 +81,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	var stopping atomic.Bool
-	// No WriteTimeout: it would cut long streams. The handler bounds each write instead
-	// (gateway.writeIdleTimeout) and lifts ReadTimeout once the request is read.
+	// No WriteTimeout: it would cut long streams; the handler bounds each write instead
+	// (gateway.writeIdleTimeout). ReadTimeout bounds reading the request, and net/http lifts
+	// it once the body is read, so it does not limit how long an answer may take.
 	data := &http.Server{
 		Addr: cfg.Listen, Handler: h,
 		ReadHeaderTimeout: cfg.Gateway.ReadHeaderTimeout.Duration, IdleTimeout: cfg.Gateway.IdleTimeout.Duration,

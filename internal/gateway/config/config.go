@@ -178,7 +178,8 @@ type Gateway struct {
 	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitzero"`
 	IdleTimeout       Duration `json:"idleTimeout,omitzero"`
 	ShutdownTimeout   Duration `json:"shutdownTimeout,omitzero"`
-	// ReadTimeout bounds reading a whole request, body included; default 60s.
+	// ReadTimeout bounds reading a whole request, headers and body; default 60s (or
+	// ReadHeaderTimeout, if longer).
 	ReadTimeout Duration `json:"readTimeout,omitzero"`
 	// WriteIdleTimeout bounds each write of a response to the client; every write that
 	// completes starts a new period, so a stream that keeps moving is never cut. Default 60s.
@@ -271,7 +272,7 @@ func (c *Config) ApplyDefaults() {
 	dur(&g.SettleTimeout, DefaultSettleTimeout)
 	dur(&g.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	dur(&g.IdleTimeout, DefaultIdleTimeout)
-	dur(&g.ReadTimeout, DefaultReadTimeout)
+	dur(&g.ReadTimeout, max(DefaultReadTimeout, g.ReadHeaderTimeout.Duration)) // it includes the headers
 	dur(&g.WriteIdleTimeout, DefaultWriteIdleTimeout)
 	dur(&g.ShutdownTimeout, DefaultShutdownTimeout)
 	dur(&g.PendingRetryAfter, DefaultPendingRetryAfter)
