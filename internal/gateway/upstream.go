@@ -25,7 +25,7 @@ var hopHeaders = []string{
 }
 
 // paymentHeaders never reach the upstream: they are the gateway's business, and a signed payment
-// is a bearer instrument until settled. Lower case, as foldedName compares.
+// is a bearer instrument until settled. Lower case, as foldedEqual compares.
 var paymentHeaders = []string{strings.ToLower(x402.HeaderPaymentSignature), strings.ToLower(x402.HeaderXPayment)}
 
 // foldedEqual reports whether header name k, lower-cased with '_' read as '-', equals lower
