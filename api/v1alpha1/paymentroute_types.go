@@ -401,6 +401,16 @@ type Gateway struct {
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9-]{1,64}$`
 	PayerHeader string `json:"payerHeader,omitempty"`
 
+	// trustForwarded makes the gateway believe the X-Forwarded-For, -Host, -Proto and -Prefix
+	// headers a request arrives with: they then shape the resource URL of the payment challenge
+	// and are passed on to the upstream. Defaults to false: any client can send these headers,
+	// so the gateway ignores them and sets its own. Turn it on only when every request reaches
+	// the gateway through a proxy (an ingress controller, a load balancer) that overwrites them,
+	// so that challenges name the public URL.
+	// +optional
+	// +kubebuilder:default=false
+	TrustForwarded *bool `json:"trustForwarded,omitempty"`
+
 	// upstreamTimeout bounds one upstream call. Defaults to 30s.
 	// +optional
 	// +kubebuilder:default="30s"

@@ -117,6 +117,8 @@ func TestValidObjectsGetDefaultsAndObservedGenerationMinusOne(t *testing.T) {
 		{"facilitator.okx.syncSettle", *s.Facilitator.OKX.SyncSettle, true},
 		{"gateway.service.port", s.Gateway.Service.Port, int32(v1.DefaultGatewayPort)},
 		{"gateway.unpricedPaths", s.Gateway.UnpricedPaths, v1.UnpricedProxy},
+		{"gateway.trustForwarded set", s.Gateway.TrustForwarded != nil, true},
+		{"gateway.trustForwarded", s.Gateway.TrustForwarded != nil && *s.Gateway.TrustForwarded, false},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

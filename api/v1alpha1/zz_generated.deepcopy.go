@@ -278,6 +278,11 @@ func (in *Gateway) DeepCopyInto(out *Gateway) {
 		(*in).DeepCopyInto(*out)
 	}
 	out.Service = in.Service
+	if in.TrustForwarded != nil {
+		in, out := &in.TrustForwarded, &out.TrustForwarded
+		*out = new(bool)
+		**out = **in
+	}
 	if in.UpstreamTimeout != nil {
 		in, out := &in.UpstreamTimeout, &out.UpstreamTimeout
 		*out = new(v1.Duration)

@@ -19,7 +19,7 @@ import (
 )
 
 func TestChallengeHonoursForwardedHeadersAndExposesX402Headers(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	e := newEnv(t, envOpts{mutate: func(c *config.Config) { c.Gateway.TrustForwarded = ptrTo(true) }})
 	a := e.get(t, "/weather", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com", "X-Forwarded-Prefix": "/pay"})
 	if a.status != http.StatusPaymentRequired {
 		t.Fatalf("status = %d, body %s", a.status, a.body)

@@ -100,6 +100,9 @@ func NewTransport(headerTimeout time.Duration) *http.Transport {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.Gateway.MaxRequestBytes)
+	dw := withIdleWrites(w, h.cfg.Gateway.WriteIdleTimeout.Duration)
+	defer dw.finish()
+	w = dw
 	method := r.Method
 	if method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		method = r.Header.Get("Access-Control-Request-Method")

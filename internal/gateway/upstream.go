@@ -25,8 +25,35 @@ var hopHeaders = []string{
 }
 
 // paymentHeaders never reach the upstream: they are the gateway's business, and a signed payment
-// is a bearer instrument until settled.
-var paymentHeaders = []string{x402.HeaderPaymentSignature, x402.HeaderXPayment}
+// is a bearer instrument until settled. Lower case, as foldedEqual compares.
+var paymentHeaders = []string{strings.ToLower(x402.HeaderPaymentSignature), strings.ToLower(x402.HeaderXPayment)}
+
+// foldedEqual reports whether header name k, lower-cased with '_' read as '-', equals lower
+// (already lower case). nginx (underscores_in_headers), CGI, PHP and Express-style upstreams
+// fold those spellings into one header, while Go keeps X_Payment_Payer apart from
+// X-Payment-Payer; comparing folded names closes that gap without allocating.
+func foldedEqual(k, lower string) bool {
+	return len(k) == len(lower) && foldedHasPrefix(k, lower)
+}
+
+// foldedHasPrefix is foldedEqual for a prefix.
+func foldedHasPrefix(k, lower string) bool {
+	if len(k) < len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
+		c := k[i]
+		if c == '_' {
+			c = '-'
+		} else if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
 
 // removeHopHeaders deletes hop-by-hop headers, including those named in Connection.
 func removeHopHeaders(h http.Header) {
@@ -49,6 +76,7 @@ type upstream struct {
 	timeout     time.Duration
 	maxBytes    int64
 	payerHeader string
+	payerLower  string // payerHeader lower-cased, for foldedEqual
 	trustFwd    bool
 	proxy       *httputil.ReverseProxy // streaming: unpriced paths and beforeUpstream routes
 }
@@ -65,14 +93,14 @@ type streamInfo struct {
 }
 
 func newUpstream(base *url.URL, transport http.RoundTripper, timeout time.Duration, maxBytes int64, payerHeader string, trustFwd bool) *upstream {
-	u := &upstream{base: base, transport: transport, timeout: timeout, maxBytes: maxBytes, payerHeader: payerHeader, trustFwd: trustFwd}
+	u := &upstream{base: base, transport: transport, timeout: timeout, maxBytes: maxBytes,
+		payerHeader: payerHeader, payerLower: strings.ToLower(payerHeader), trustFwd: trustFwd}
 	u.proxy = &httputil.ReverseProxy{
 		Transport: transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(base)
-			u.forwardedHeaders(pr.Out, pr.In)
 			info, _ := pr.In.Context().Value(payerKey{}).(*streamInfo)
-			u.stripAndSetPayer(pr.Out.Header, info)
+			u.outgoingHeaders(pr.Out, pr.In, info)
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			if info, _ := resp.Request.Context().Value(payerKey{}).(*streamInfo); info != nil {
@@ -89,14 +117,32 @@ func newUpstream(base *url.URL, transport http.RoundTripper, timeout time.Durati
 	return u
 }
 
-func (u *upstream) stripAndSetPayer(h http.Header, info *streamInfo) {
-	for _, k := range paymentHeaders {
-		h.Del(k)
-	}
-	// A client must not be able to claim to be a payer: only the gateway sets this header.
-	h.Del(u.payerHeader)
+// outgoingHeaders prepares out's headers (a copy of in's, hop-by-hop headers removed): the
+// client's payment, payer and forwarding headers go, in every spelling; then the gateway sets
+// X-Forwarded-* and the payer.
+func (u *upstream) outgoingHeaders(out, in *http.Request, info *streamInfo) {
+	u.dropClientHeaders(out.Header)
+	u.forwardedHeaders(out, in)
 	if info != nil && info.payer != "" {
-		h.Set(u.payerHeader, info.payer)
+		out.Header.Set(u.payerHeader, info.payer)
+	}
+}
+
+// dropClientHeaders deletes every header whose folded name is a payment header, the payer header
+// (a client must not be able to claim to be a payer), Forwarded or X-Forwarded-*. With
+// trustForwarded, X-Forwarded-* in the canonical spelling stay: a proxy in front sets those,
+// and no proxy writes them with underscores.
+func (u *upstream) dropClientHeaders(h http.Header) {
+	for k := range h {
+		switch {
+		case foldedEqual(k, u.payerLower), foldedEqual(k, paymentHeaders[0]), foldedEqual(k, paymentHeaders[1]),
+			foldedEqual(k, "forwarded"):
+			delete(h, k)
+		case foldedHasPrefix(k, "x-forwarded-"):
+			if !u.trustFwd || k != textproto.CanonicalMIMEHeaderKey(k) || strings.IndexByte(k, '_') >= 0 {
+				delete(h, k)
+			}
+		}
 	}
 }
 
@@ -162,8 +208,7 @@ func (u *upstream) fetch(ctx context.Context, r *http.Request, payer string) (*b
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // Go would add its own otherwise
 	}
-	u.forwardedHeaders(out, r)
-	u.stripAndSetPayer(out.Header, &streamInfo{payer: payer})
+	u.outgoingHeaders(out, r, &streamInfo{payer: payer})
 
 	resp, err := u.transport.RoundTrip(out)
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package httpcall makes a facilitator client's HTTP exchanges: a bounded body, retries only for
-// the calls that cannot move money, and, when an exchange fails, whether the request may have
-// reached the facilitator. That last fact decides the money path: a settle that was never sent
+// the calls that cannot move money, no redirects followed, and, when an exchange fails, whether
+// the request may have reached the facilitator. That last fact decides the money path: a settle that was never sent
 // may be answered "not charged", one that may have arrived has an unknown outcome.
 package httpcall
 
@@ -12,8 +12,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,7 +53,8 @@ type Response struct {
 }
 
 // TransportError is an exchange that did not complete. Sent reports whether the request may
-// have reached the server: everything but a failed dial.
+// have reached the server: everything but a failure before a connection was ready for it (a
+// failed dial, a failed TLS handshake).
 type TransportError struct {
 	Err  error
 	Sent bool
@@ -60,11 +63,30 @@ type TransportError struct {
 func (e *TransportError) Error() string { return e.Err.Error() }
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// NotSent reports whether err proves the request never left: a failed dial.
+// NotSent reports whether err proves the request never left: a failed dial or TLS handshake.
 func NotSent(err error) bool {
 	var te *TransportError
 	return errors.As(err, &te) && !te.Sent
 }
+
+// RedirectError is a 3xx answer. Redirects are never followed: a settle sent again to another
+// URL could move money twice, and the request's credentials would go to whatever host the
+// Location names. The request did arrive, so it comes wrapped in a TransportError with Sent.
+type RedirectError struct {
+	Status int
+	// Host is the host the redirect pointed to, for diagnosis (the rest of the URL is not kept).
+	Host string
+}
+
+func (e *RedirectError) Error() string {
+	if e.Host == "" {
+		return fmt.Sprintf("answered HTTP %d (a redirect; not followed)", e.Status)
+	}
+	return fmt.Sprintf("answered HTTP %d (a redirect to %s; not followed)", e.Status, e.Host)
+}
+
+// noRedirects makes an http.Client hand back a 3xx response instead of following it.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Do makes exactly one exchange. Use it for calls that may move money (settle).
 func (c *Caller) Do(ctx context.Context, method, requestPath string, body []byte) (Response, error) {
@@ -83,15 +105,18 @@ func (c *Caller) Do(ctx context.Context, method, requestPath string, body []byte
 	if c.Authorize != nil {
 		c.Authorize(req, requestPath, body)
 	}
-	client := c.Client
-	if client == nil {
-		client = &http.Client{Timeout: DefaultTimeout}
+	// A copy of the client (a few words): the caller's keeps its own redirect policy.
+	client := http.Client{Timeout: DefaultTimeout}
+	if c.Client != nil {
+		client = *c.Client
 	}
+	client.CheckRedirect = noRedirects
 	path, _, _ := strings.Cut(requestPath, "?")
+	var conn connTrace
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), conn.trace()))
 	resp, err := client.Do(req)
 	if err != nil {
-		var op *net.OpError
-		sent := !(errors.As(err, &op) && op.Op == "dial")
+		sent := !conn.notSent(err)
 		// The *url.Error wrapper only repeats the URL; the message stays short without it.
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -100,6 +125,13 @@ func (c *Caller) Do(ctx context.Context, method, requestPath string, body []byte
 		return Response{}, &TransportError{Err: fmt.Errorf("%s: %s %s: %w", c.Name, method, path, err), Sent: sent}
 	}
 	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		re := &RedirectError{Status: resp.StatusCode}
+		if loc, err := resp.Location(); err == nil {
+			re.Host = loc.Host
+		}
+		return Response{}, &TransportError{Err: fmt.Errorf("%s: %s %s: %w", c.Name, method, path, re), Sent: true}
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
 	if err != nil {
 		return Response{}, &TransportError{Err: fmt.Errorf("%s: read %s response: %w", c.Name, path, err), Sent: true}
@@ -132,11 +164,39 @@ func (c *Caller) DoIdempotent(ctx context.Context, method, requestPath string, b
 	}
 }
 
-// retryable reports whether an idempotent call should be repeated after this outcome.
+// connTrace records whether the transport looked for a connection and whether it got one. A
+// request is written only to a connection it got, so a transport that looked and got none
+// (DNS, dial, proxy or TLS handshake failed: a bad certificate, a handshake alert, a server
+// that does not speak TLS) never sent a byte of it.
+type connTrace struct {
+	getConn, gotConn atomic.Bool
+}
+
+func (t *connTrace) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { t.getConn.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) { t.gotConn.Store(true) },
+	}
+}
+
+// notSent reports whether the failed exchange never wrote the request: the transport asked for
+// a connection and none was handed to the request. For a transport that reports no trace
+// events, only a failed dial proves it.
+func (t *connTrace) notSent(err error) bool {
+	if t.getConn.Load() {
+		return !t.gotConn.Load()
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// retryable reports whether an idempotent call should be repeated after this outcome. A
+// redirect would only be answered again.
 func retryable(resp Response, err error) bool {
 	if err != nil {
 		var te *TransportError
-		return errors.As(err, &te)
+		var re *RedirectError
+		return errors.As(err, &te) && !errors.As(err, &re)
 	}
 	return resp.Status == http.StatusTooManyRequests || resp.Status >= 500
 }

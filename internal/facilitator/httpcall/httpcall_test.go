@@ -3,13 +3,16 @@ package httpcall
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -155,4 +158,143 @@ func TestDoIdempotentStopsWhenItsContextEnds(t *testing.T) {
 	if (err == nil && resp.Status != 503) || (err != nil && !errors.Is(err, context.Canceled)) || s.attempts() != 1 {
 		t.Fatalf("status %d, err %v, %d attempts", resp.Status, err, s.attempts())
 	}
+}
+
+// recorder counts the requests that reach it and keeps their headers.
+type recorder struct {
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func (s *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.headers = append(s.headers, r.Header.Clone())
+	s.mu.Unlock()
+	_, _ = w.Write([]byte(`{"ok":true}`))
+}
+
+func (s *recorder) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.headers)
+}
+
+func TestRedirectsAreNeverFollowed(t *testing.T) {
+	target := &recorder{}
+	targetSrv := httptest.NewServer(target)
+	t.Cleanup(targetSrv.Close)
+	for _, status := range []int{301, 302, 303, 307, 308, 300} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			var hits atomic.Int64
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				http.Redirect(w, r, targetSrv.URL+r.URL.RequestURI(), status)
+			}))
+			t.Cleanup(front.Close)
+			// A given client that would follow redirects (the zero CheckRedirect does).
+			given := &http.Client{Timeout: 10 * time.Second}
+			c := &Caller{Name: "test", BaseURL: front.URL, Client: given, MaxAttempts: 3, RetryBackoff: time.Millisecond,
+				Authorize: func(req *http.Request, _ string, _ []byte) { req.Header.Set("X-Api-Key", "k-secret") }}
+
+			_, err := c.Do(context.Background(), http.MethodPost, "/settle", []byte(`{}`))
+			var te *TransportError
+			var re *RedirectError
+			if !errors.As(err, &te) || !te.Sent || NotSent(err) || !errors.As(err, &re) || re.Status != status {
+				t.Fatalf("settle answered %d: %v; want a redirect error that may have been sent", status, err)
+			}
+			if re.Host != strings.TrimPrefix(targetSrv.URL, "http://") {
+				t.Errorf("redirect host %q", re.Host)
+			}
+			// Redirects are not retried either: the answer would be the same.
+			if _, err := c.DoIdempotent(context.Background(), http.MethodPost, "/verify", []byte(`{}`)); !errors.As(err, &re) {
+				t.Fatalf("verify: %v", err)
+			}
+			if hits.Load() != 2 {
+				t.Errorf("the redirecting server saw %d requests, want 2 (one settle, one verify)", hits.Load())
+			}
+			if given.CheckRedirect != nil {
+				t.Error("the caller's client was modified")
+			}
+		})
+	}
+	if n := target.count(); n != 0 {
+		t.Fatalf("the redirect target received %d requests (headers %v)", n, target.headers)
+	}
+}
+
+func TestTLSHandshakeFailuresAreNotSent(t *testing.T) {
+	ctx := context.Background()
+	reached := &recorder{}
+	tlsOld := httptest.NewUnstartedServer(reached)
+	tlsOld.TLS = &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
+	tlsOld.StartTLS()
+	t.Cleanup(tlsOld.Close)
+	untrusted := httptest.NewTLSServer(reached)
+	t.Cleanup(untrusted.Close)
+	plain := httptest.NewServer(reached)
+	t.Cleanup(plain.Close)
+
+	for _, tc := range []struct {
+		name, url string
+		want      func(error) bool
+	}{
+		// The client does not trust the server's certificate: it aborts the handshake.
+		{"untrusted certificate", untrusted.URL, func(err error) bool {
+			var cv *tls.CertificateVerificationError
+			return errors.As(err, &cv)
+		}},
+		// The server sends a handshake alert (no protocol version in common).
+		{"handshake alert", tlsOld.URL, func(err error) bool { return strings.Contains(err.Error(), "protocol version") }},
+		// The server does not speak TLS at all: a record header error.
+		{"record header", "https://" + notTLS(t), func(err error) bool {
+			var rh tls.RecordHeaderError
+			return errors.As(err, &rh)
+		}},
+		// An HTTP server on an https URL (net/http rewords that record header error).
+		{"plain HTTP", "https://" + strings.TrimPrefix(plain.URL, "http://"), func(err error) bool {
+			return strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Caller{Name: "test", BaseURL: tc.url, Client: &http.Client{Timeout: 10 * time.Second}}
+			_, err := c.Do(ctx, http.MethodPost, "/settle", []byte(`{}`))
+			if !NotSent(err) || !tc.want(err) {
+				t.Fatalf("err = %v; want a %s that was not sent", err, tc.name)
+			}
+		})
+	}
+	if n := reached.count(); n != 0 {
+		t.Fatalf("%d requests reached a handler", n)
+	}
+	// The same server with its certificate trusted is reached: the classification above is
+	// about the handshake, not the server.
+	c := &Caller{Name: "test", BaseURL: untrusted.URL, Client: untrusted.Client()}
+	if resp, err := c.Do(ctx, http.MethodPost, "/settle", []byte(`{}`)); err != nil || resp.Status != 200 || reached.count() != 1 {
+		t.Fatalf("trusted: %d %v", resp.Status, err)
+	}
+}
+
+// notTLS listens and answers every connection with bytes that are no TLS record.
+func notTLS(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = c.Read(make([]byte, 4096)) // the ClientHello
+				_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
+				_, _ = io.Copy(io.Discard, c) // until the client hangs up
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

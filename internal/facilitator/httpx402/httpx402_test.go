@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,5 +262,88 @@ func TestConfigRedactsHeaders(t *testing.T) {
 	}
 	if _, err := New(Config{URL: "ftp://x"}); err == nil {
 		t.Fatal("non-http URL accepted")
+	}
+}
+
+// authRecorder counts the requests that reach a host and those that carried the API key.
+type authRecorder struct {
+	mu       sync.Mutex
+	requests int
+	withKey  int
+}
+
+func (a *authRecorder) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.requests++
+		if r.Header.Get("Authorization") != "" {
+			a.withKey++
+		}
+		a.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *authRecorder) counts() (int, int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.requests, a.withKey
+}
+
+// TestRedirectIsNotFollowed: the facilitator URL redirects to a host that would settle. Nothing
+// is sent there; the redirected settle has an unknown outcome (it reached a server), never
+// failed, and is not repeated.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	e := newEnv(t)
+	rec := &authRecorder{}
+	target := httptest.NewServer(rec.wrap(e.server.Config.Handler)) // the real standard facilitator
+	t.Cleanup(target.Close)
+	var hits atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Redirect(w, r, target.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(front.Close)
+	c, err := New(Config{URL: front.URL, Headers: map[string]string{"Authorization": apiKeyValue}, RetryBackoff: time.Millisecond,
+		HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.payment(t)
+	if _, err := c.Verify(context.Background(), p, e.req); err == nil {
+		t.Fatal("verify answered by a redirect returned no error")
+	}
+	res, err := c.Settle(context.Background(), p, e.req)
+	if err != nil || res.State != facilitator.StateUnknown {
+		t.Fatalf("settle = %+v, %v; want an unknown outcome", res, err)
+	}
+	if hits.Load() != 2 {
+		t.Errorf("the redirecting URL got %d requests, want 2 (verify is not retried on a redirect, settle never)", hits.Load())
+	}
+	if n, withKey := rec.counts(); n != 0 || withKey != 0 {
+		t.Fatalf("the redirect target got %d requests, %d with the API key", n, withKey)
+	}
+	if got := e.token.BalanceOf(t, e.merchant.Address); got.Sign() != 0 {
+		t.Fatalf("merchant balance = %s: a redirected settle was carried out", got)
+	}
+}
+
+// TestSettleNotSentOnTLSHandshakeFailure: an untrusted certificate ends the exchange before the
+// request is written, so the settle is "not sent" (the payment was not charged).
+func TestSettleNotSentOnTLSHandshakeFailure(t *testing.T) {
+	e := newEnv(t)
+	rec := &authRecorder{}
+	untrusted := httptest.NewTLSServer(rec.wrap(e.server.Config.Handler))
+	t.Cleanup(untrusted.Close)
+	c, err := New(Config{URL: untrusted.URL, Headers: map[string]string{"Authorization": apiKeyValue}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Settle(context.Background(), e.payment(t), e.req)
+	if err == nil || !httpcall.NotSent(err) || !strings.Contains(err.Error(), "not sent") {
+		t.Fatalf("settle = %+v, %v; want a not-sent error", res, err)
+	}
+	if n, _ := rec.counts(); n != 0 {
+		t.Fatalf("%d requests reached the facilitator", n)
 	}
 }

@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/facilitator/httpcall"
 	"github.com/insforge/integrations-operator/internal/facilitator/onchain"
 	"github.com/insforge/integrations-operator/internal/testutil/evmtest"
 	"github.com/insforge/integrations-operator/internal/testutil/okxfake"
@@ -323,5 +325,85 @@ func TestOKXLegacyBodies(t *testing.T) {
 	}
 	if _, err := c.SettleStatus(context.Background(), facilitator.SettleRef{TxHash: "0x1"}); !errors.Is(err, facilitator.ErrStatusUnsupported) {
 		t.Fatalf("legacy status: %v", err)
+	}
+}
+
+// headerRecorder counts the requests that reach a host and whether they carried OKX credentials.
+type headerRecorder struct {
+	mu          sync.Mutex
+	requests    int
+	credentials int
+}
+
+func (h *headerRecorder) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.requests++
+		if r.Header.Get(HeaderKey) != "" || r.Header.Get(HeaderSign) != "" || r.Header.Get(HeaderPassphrase) != "" {
+			h.credentials++
+		}
+		h.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *headerRecorder) counts() (int, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.requests, h.credentials
+}
+
+// TestOKXRedirectIsNotFollowed: a facilitator URL that redirects (a hijacked DNS name, a
+// misconfigured proxy) to a host that would act on the request. Following it would send the
+// API key and signature to that host and could settle there; the client follows nothing, and a
+// settle that was answered with a redirect has an unknown outcome (it did arrive somewhere).
+func TestOKXRedirectIsNotFollowed(t *testing.T) {
+	e := newEnv(t, false)
+	rec := &headerRecorder{}
+	target := httptest.NewServer(rec.wrap(e.fake.Config.Handler)) // the real fake facilitator
+	t.Cleanup(target.Close)
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, target.URL+r.URL.RequestURI(), status)
+			}))
+			t.Cleanup(front.Close)
+			c := e.client(t, func(cfg *Config) { cfg.BaseURL = front.URL; cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second} })
+			p, _ := e.payment(t)
+			if _, err := c.Verify(context.Background(), p, e.req); err == nil {
+				t.Fatal("verify answered by a redirect returned no error")
+			}
+			res, err := c.Settle(context.Background(), p, e.req)
+			if err != nil || res.State != facilitator.StateUnknown {
+				t.Fatalf("settle = %+v, %v; want an unknown outcome (the settle reached a server)", res, err)
+			}
+			if _, err := c.SettleStatus(context.Background(), facilitator.SettleRef{TxHash: "0x" + strings.Repeat("ab", 32)}); err == nil {
+				t.Fatal("status answered by a redirect returned no error")
+			}
+		})
+	}
+	if n, creds := rec.counts(); n != 0 || creds != 0 {
+		t.Fatalf("the redirect target got %d requests, %d with OKX credentials", n, creds)
+	}
+	if got := e.token.BalanceOf(t, e.merchant.Address); got.Sign() != 0 {
+		t.Fatalf("merchant balance = %s: a redirected settle was carried out", got)
+	}
+}
+
+// TestOKXSettleNotSentOnTLSHandshakeFailure: a facilitator whose certificate the gateway does not
+// trust never sees the settle, so the payment was not charged and may be refused at once.
+func TestOKXSettleNotSentOnTLSHandshakeFailure(t *testing.T) {
+	e := newEnv(t, false)
+	rec := &headerRecorder{}
+	untrusted := httptest.NewTLSServer(rec.wrap(e.fake.Config.Handler))
+	t.Cleanup(untrusted.Close)
+	c := e.client(t, func(cfg *Config) { cfg.BaseURL = untrusted.URL })
+	p, _ := e.payment(t)
+	res, err := c.Settle(context.Background(), p, e.req)
+	if err == nil || !httpcall.NotSent(err) || !strings.Contains(err.Error(), "not sent") {
+		t.Fatalf("settle = %+v, %v; want a not-sent error", res, err)
+	}
+	if n, _ := rec.counts(); n != 0 {
+		t.Fatalf("%d requests reached the facilitator", n)
 	}
 }

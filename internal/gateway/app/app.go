@@ -81,9 +81,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	var stopping atomic.Bool
+	// No WriteTimeout: it would cut long streams; the handler bounds each write instead
+	// (gateway.writeIdleTimeout). ReadTimeout bounds reading the request, and net/http lifts
+	// it once the body is read, so it does not limit how long an answer may take.
 	data := &http.Server{
 		Addr: cfg.Listen, Handler: h,
 		ReadHeaderTimeout: cfg.Gateway.ReadHeaderTimeout.Duration, IdleTimeout: cfg.Gateway.IdleTimeout.Duration,
+		ReadTimeout:    cfg.Gateway.ReadTimeout.Duration,
 		MaxHeaderBytes: cfg.Gateway.MaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -91,10 +95,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Addr: cfg.AdminListen, Handler: AdminHandler(reg, pool, &stopping),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
-	dataLn, err := net.Listen("tcp", cfg.Listen)
+	rawDataLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	dataLn := newLimitListener(rawDataLn, cfg.Gateway.MaxConnections)
 	adminLn, err := net.Listen("tcp", cfg.AdminListen)
 	if err != nil {
 		dataLn.Close()

@@ -20,6 +20,9 @@ const (
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 90 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteIdleTimeout  = 60 * time.Second
+	DefaultMaxConnections    = 4096
 	DefaultSettleTimeout     = 30 * time.Second
 	DefaultShutdownTimeout   = 45 * time.Second
 	DefaultPendingRetryAfter = 30 * time.Second
@@ -202,7 +205,9 @@ type Gateway struct {
 	UnpricedPaths string `json:"unpricedPaths,omitempty"`
 	// PayerHeader carries the verified payer address to the upstream.
 	PayerHeader string `json:"payerHeader,omitempty"`
-	// TrustForwarded makes the resource URL follow X-Forwarded-Proto/Host/Prefix.
+	// TrustForwarded (default false) makes the resource URL follow X-Forwarded-Proto/Host/Prefix
+	// and passes the client's X-Forwarded-* on to the upstream. Set it only when every client
+	// reaches the gateway through a proxy that overwrites those headers.
 	TrustForwarded *bool `json:"trustForwarded,omitempty"`
 	// CORSAllowOrigin is sent as Access-Control-Allow-Origin on priced paths; default "*".
 	CORSAllowOrigin string `json:"corsAllowOrigin,omitempty"`
@@ -212,12 +217,21 @@ type Gateway struct {
 	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitzero"`
 	IdleTimeout       Duration `json:"idleTimeout,omitzero"`
 	ShutdownTimeout   Duration `json:"shutdownTimeout,omitzero"`
+	// ReadTimeout bounds reading a whole request, headers and body; default 60s (or
+	// ReadHeaderTimeout, if longer).
+	ReadTimeout Duration `json:"readTimeout,omitzero"`
+	// WriteIdleTimeout bounds each write of a response to the client; every write that
+	// completes starts a new period, so a stream that keeps moving is never cut. Default 60s.
+	WriteIdleTimeout Duration `json:"writeIdleTimeout,omitzero"`
 	// PendingRetryAfter is the Retry-After sent while a settlement's outcome is unknown.
 	PendingRetryAfter Duration `json:"pendingRetryAfter,omitzero"`
 
 	MaxResponseBytes int64 `json:"maxResponseBytes,omitempty"`
 	MaxRequestBytes  int64 `json:"maxRequestBytes,omitempty"`
 	MaxHeaderBytes   int   `json:"maxHeaderBytes,omitempty"`
+	// MaxConnections caps the data plane's open client connections; further clients wait in
+	// the listen backlog until one closes. Default 4096.
+	MaxConnections int `json:"maxConnections,omitempty"`
 
 	// SpoolDir holds outcomes the database could not take (an emptyDir in Kubernetes).
 	SpoolDir string `json:"spoolDir,omitempty"`
@@ -230,9 +244,9 @@ type Resolver struct {
 	MinAge Duration `json:"minAge,omitzero"`
 }
 
-// TrustsForwarded reports whether X-Forwarded-* headers shape the resource URL (default true:
-// the gateway runs behind a Service and usually an ingress).
-func (g Gateway) TrustsForwarded() bool { return g.TrustForwarded == nil || *g.TrustForwarded }
+// TrustsForwarded reports whether the client's X-Forwarded-* headers are believed (default
+// false: any client can send them, so they are ignored unless a proxy in front sets them).
+func (g Gateway) TrustsForwarded() bool { return g.TrustForwarded != nil && *g.TrustForwarded }
 
 // Load reads the file at path, applies defaults, takes secrets from env and validates the lot.
 func Load(path string, env Env) (Config, error) {
@@ -294,6 +308,8 @@ func (c *Config) ApplyDefaults() {
 	dur(&g.SettleTimeout, DefaultSettleTimeout)
 	dur(&g.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	dur(&g.IdleTimeout, DefaultIdleTimeout)
+	dur(&g.ReadTimeout, max(DefaultReadTimeout, g.ReadHeaderTimeout.Duration)) // it includes the headers
+	dur(&g.WriteIdleTimeout, DefaultWriteIdleTimeout)
 	dur(&g.ShutdownTimeout, DefaultShutdownTimeout)
 	dur(&g.PendingRetryAfter, DefaultPendingRetryAfter)
 	if g.MaxResponseBytes == 0 {
@@ -304,6 +320,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if g.MaxHeaderBytes == 0 {
 		g.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if g.MaxConnections == 0 {
+		g.MaxConnections = DefaultMaxConnections
 	}
 	if c.Ledger.MaxConns == 0 {
 		c.Ledger.MaxConns = DefaultDBMaxConns

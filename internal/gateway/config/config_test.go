@@ -53,6 +53,10 @@ func TestLoadAppliesDefaultsAndComputesAmounts(t *testing.T) {
 		c.Gateway.UnpricedPaths != UnpricedProxy || c.Gateway.MaxResponseBytes != DefaultMaxResponseBytes {
 		t.Errorf("defaults not applied: %+v", c)
 	}
+	if g := c.Gateway; g.TrustsForwarded() || g.ReadTimeout.Duration != DefaultReadTimeout ||
+		g.WriteIdleTimeout.Duration != DefaultWriteIdleTimeout || g.MaxConnections != DefaultMaxConnections {
+		t.Errorf("transport defaults not applied (trustForwarded must default to false): %+v", g)
+	}
 	if c.Resolver.MinAge.Duration <= c.Gateway.SettleTimeout.Duration {
 		t.Errorf("resolver minAge %s does not exceed settle timeout %s", c.Resolver.MinAge, c.Gateway.SettleTimeout)
 	}
@@ -90,7 +94,8 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	  "routes": [{"path": "weather", "price": "0.0000001"}, {"path": "/a", "price": "0", "replayWindow": "10m"}, {"path": "/a", "price": "1", "method": "GET"}, {"path": "/a", "price": "1", "method": "GET"},
 	    {"path": "/b", "price": "1", "method": "POST", "replayWindow": "1m"}, {"path": "/c", "price": "1", "settle": "beforeUpstream", "replayWindow": "1m"}],
 	  "facilitator": {"kind": "onchain", "onchain": {"rpcURL": "nope"}},
-	  "gateway": {"unpricedPaths": "drop", "payerHeader": "bad header", "maxResponseBytes": 10}}`
+	  "gateway": {"unpricedPaths": "drop", "payerHeader": "bad header", "maxResponseBytes": 10,
+	    "readTimeout": "5s", "writeIdleTimeout": "-1s", "maxConnections": 2000000}}`
 	_, err := Parse([]byte(file), Env{EnvRelayerKey: "not-a-key-but-secret"})
 	if err == nil {
 		t.Fatal("invalid config accepted")
@@ -102,6 +107,8 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		"routes[1].replayWindow: 10m0s is outside", "routes[4].replayWindow: only GET and HEAD", "routes[5].replayWindow: needs a buffered route",
 		"facilitator.onchain.rpcURL:", EnvRelayerKey + ": is not a hex", EnvDatabaseURL + ": is not set",
 		"gateway.unpricedPaths:", "gateway.payerHeader:", "gateway.maxResponseBytes:",
+		"gateway.readTimeout: 5s is below gateway.readHeaderTimeout", "gateway.writeIdleTimeout: must be positive",
+		"gateway.maxConnections: 2000000 is outside",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
@@ -180,8 +187,14 @@ func TestFromPaymentRouteRoundTripsThroughLoad(t *testing.T) {
 	if c.Routes[0].Amount != "10000" || c.Routes[1].Amount != "2000000" || c.Routes[1].Settle != SettleBeforeUpstream {
 		t.Errorf("routes = %+v", c.Routes)
 	}
-	if c.Gateway.UpstreamTimeout.Duration != 5*time.Second || c.Gateway.UnpricedPaths != UnpricedReject {
+	if c.Gateway.UpstreamTimeout.Duration != 5*time.Second || c.Gateway.UnpricedPaths != UnpricedReject || c.Gateway.TrustsForwarded() {
 		t.Errorf("gateway = %+v", c.Gateway)
+	}
+	trusted := paymentRoute()
+	on := true
+	trusted.Spec.Gateway.TrustForwarded = &on
+	if tc, err := FromPaymentRoute(trusted); err != nil || !tc.Gateway.TrustsForwarded() {
+		t.Errorf("spec.gateway.trustForwarded true renders %+v, %v", tc.Gateway, err)
 	}
 	raw, err := c.Marshal()
 	if err != nil {

@@ -51,6 +51,7 @@ func FromPaymentRoute(route *v1alpha1.PaymentRoute) (Config, error) {
 		Gateway: Gateway{
 			UnpricedPaths:    string(s.Gateway.UnpricedPaths),
 			PayerHeader:      s.Gateway.PayerHeader,
+			TrustForwarded:   s.Gateway.TrustForwarded,
 			MaxResponseBytes: s.Gateway.MaxResponseBytes,
 		},
 	}

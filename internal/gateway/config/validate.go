@@ -23,6 +23,10 @@ var (
 	methods      = map[string]bool{"": true, "GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true}
 )
 
+// maxConnectionsLimit bounds gateway.maxConnections: each connection holds a file descriptor
+// and buffers, so a cap above this is no cap.
+const maxConnectionsLimit = 1 << 20
+
 // Validate checks the configuration (defaults applied) and its secrets. It reports every
 // problem at once, each naming its field; it never repeats a secret's value.
 func (c *Config) Validate() error {
@@ -257,10 +261,17 @@ func (c *Config) validateGateway() []error {
 		{"upstreamTimeout", g.UpstreamTimeout}, {"settleTimeout", g.SettleTimeout},
 		{"readHeaderTimeout", g.ReadHeaderTimeout}, {"idleTimeout", g.IdleTimeout},
 		{"shutdownTimeout", g.ShutdownTimeout}, {"pendingRetryAfter", g.PendingRetryAfter},
+		{"readTimeout", g.ReadTimeout}, {"writeIdleTimeout", g.WriteIdleTimeout},
 	} {
 		if d.v.Duration <= 0 {
 			bad("gateway.%s: must be positive", d.name)
 		}
+	}
+	if g.ReadTimeout.Duration < g.ReadHeaderTimeout.Duration {
+		bad("gateway.readTimeout: %s is below gateway.readHeaderTimeout %s (it bounds the whole request, headers included)", g.ReadTimeout, g.ReadHeaderTimeout)
+	}
+	if g.MaxConnections < 1 || g.MaxConnections > maxConnectionsLimit {
+		bad("gateway.maxConnections: %d is outside 1..%d", g.MaxConnections, maxConnectionsLimit)
 	}
 	if g.MaxResponseBytes < 1024 {
 		bad("gateway.maxResponseBytes: %d is below 1024", g.MaxResponseBytes)
