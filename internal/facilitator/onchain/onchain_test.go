@@ -301,8 +301,12 @@ func TestSettleStatusUnsentAndExpired(t *testing.T) {
 	if err != nil || st.State != facilitator.StateFailed || st.Reason != x402.ReasonValidBefore {
 		t.Fatalf("unsent, expired = %+v, %v", st, err)
 	}
-	if _, err := f.SettleStatus(ctx, facilitator.SettleRef{}); !errors.Is(err, facilitator.ErrStatusUnsupported) {
-		t.Fatalf("empty ref: %v", err)
+	// Nothing to look for: unknown, never a guess.
+	if st, err := f.SettleStatus(ctx, facilitator.SettleRef{}); err != nil || st.State != facilitator.StateUnknown {
+		t.Fatalf("empty ref = %+v, %v", st, err)
+	}
+	if _, err := f.SettleStatus(ctx, facilitator.SettleRef{Network: "eip155:1"}); !errors.Is(err, facilitator.ErrStatusUnsupported) {
+		t.Fatalf("other network: %v", err)
 	}
 	if _, err := f.SettleStatus(ctx, facilitator.SettleRef{TxHash: "0x12"}); err == nil {
 		t.Fatal("short hash accepted")

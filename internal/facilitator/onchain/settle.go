@@ -77,7 +77,7 @@ func (f *Facilitator) fromReceipt(ctx context.Context, r *types.Receipt, v eip30
 	}
 	res.State = facilitator.StateFailed
 	res.Reason, res.Message = x402.ReasonTransactionFailed, "transferWithAuthorization reverted"
-	if used, err := f.authorizationState(ctx, v.Domain.VerifyingContract, v.Authorization.From, v.Authorization.Nonce); err == nil && used {
+	if used, err := f.lookup.authorizationState(ctx, v.Domain.VerifyingContract, v.Authorization.From, v.Authorization.Nonce); err == nil && used {
 		// Another transaction spent this authorization first (a concurrent replay).
 		res.Reason, res.Message = x402.ReasonNonceAlreadyUsed, "the authorization was used by another transaction"
 	}
