@@ -132,10 +132,18 @@ func (c *frontRun) SendTransaction(ctx context.Context, tx *types.Transaction) e
 // newFrontRunEnv is a gateway on the onchain facilitator whose settlement is front-run and
 // whose receipt wait ends before anything is mined: the row stays pending with our hash.
 func newFrontRunEnv(t *testing.T) (*env, *frontRun) {
+	return newFrontRunEnvMining(t, false)
+}
+
+// newFrontRunEnvMining is newFrontRunEnv; with mine, our transaction is mined at once and its
+// (reverted) receipt arrives.
+func newFrontRunEnvMining(t *testing.T, mine bool) (*env, *frontRun) {
 	fr := &frontRun{}
 	e := newEnv(t, envOpts{onchain: func(c *onchain.Config) {
-		fr.Client = c.Client
-		c.Client, c.AfterSend, c.ReceiptTimeout = fr, nil, 200*time.Millisecond
+		fr.Client, c.Client = c.Client, fr
+		if !mine {
+			c.AfterSend, c.ReceiptTimeout = nil, 200*time.Millisecond
+		}
 	}})
 	return e, fr
 }
@@ -216,7 +224,13 @@ func TestResolverOwnRevertedTxFrontRunBySelfTransferIsFailed(t *testing.T) {
 }
 
 func TestResolverRacingRelayerSettlesWithTheRacersTx(t *testing.T) {
-	e, fr := newFrontRunEnv(t)
+	for name, mine := range map[string]bool{"receipt lost": false, "receipt arrived": true} {
+		t.Run(name, func(t *testing.T) { testRacingRelayer(t, mine) })
+	}
+}
+
+func testRacingRelayer(t *testing.T, mine bool) {
+	e, fr := newFrontRunEnvMining(t, mine)
 	racer := evmtest.NewAccount(t)
 	e.chain.Fund(t, racer.Address, big.NewInt(params.Ether))
 	payer := e.payer(t, 1)

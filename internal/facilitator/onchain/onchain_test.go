@@ -235,18 +235,31 @@ func TestConcurrentReplayMovesFundsOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	settled := 0
+	settled, winner := 0, ""
 	for _, r := range results {
-		switch {
-		case r.State == facilitator.StateSettled:
+		if r.State == facilitator.StateSettled {
 			settled++
-		case r.State == facilitator.StateFailed && r.Reason == x402.ReasonNonceAlreadyUsed:
-		default:
-			t.Fatalf("unexpected result %+v", r)
+			winner = r.TxHash
 		}
 	}
 	if settled != 1 {
-		t.Fatalf("%d settles succeeded, want exactly 1", settled)
+		t.Fatalf("%d settles succeeded, want exactly 1: %+v", settled, results)
+	}
+	for _, r := range results {
+		switch {
+		case r.State == facilitator.StateSettled:
+		case r.State == facilitator.StateFailed && r.Reason == x402.ReasonNonceAlreadyUsed:
+			// Refused before sending: the simulation saw the nonce used.
+		case r.State == facilitator.StateUnknown && r.TxHash != "":
+			// Sent and reverted because the winner got there first: never "settled" from Settle,
+			// but the lookup books the winner's transaction.
+			st, err := f.SettleStatus(context.Background(), mustRef(t, p, e.req, r.TxHash))
+			if err != nil || st.State != facilitator.StateSettled || st.TxHash != winner {
+				t.Fatalf("status of a reverted replay = %+v, %v; want settled %s", st, err, winner)
+			}
+		default:
+			t.Fatalf("unexpected result %+v", r)
+		}
 	}
 	if got := e.token.BalanceOf(t, e.merchant.Address); got.Int64() != price {
 		t.Fatalf("merchant balance = %s", got)

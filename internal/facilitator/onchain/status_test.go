@@ -302,3 +302,42 @@ func TestPaidPairsTheAuthorizationWithItsTransfer(t *testing.T) {
 		})
 	}
 }
+
+// When the racer lands between our simulation and our transaction and our receipt arrives, Settle
+// does not claim the payment (a replay must never read as settled) but leaves it to SettleStatus.
+func TestSettleRevertedBehindARacerIsUnknownThenSettled(t *testing.T) {
+	e := newEnv(t)
+	racer := evmtest.NewAccount(t)
+	e.chain.Fund(t, racer.Address, big.NewInt(params.Ether))
+	p := sign(t, e.payer(t, 1), e.req)
+	var raced *types.Receipt
+	f := e.facilitator(t, func(c *Config) {
+		c.Client = &frontRunClient{Client: e.chain.Client, before: func(tx *types.Transaction) {
+			r, err := e.chain.SendCall(context.Background(), racer.Key, *tx.To(), tx.Data())
+			if err != nil || r.Status != types.ReceiptStatusSuccessful {
+				t.Fatalf("racer: %v", err)
+			}
+			raced = r
+		}}
+	})
+	ctx := context.Background()
+	res, err := f.Settle(ctx, p, e.req)
+	if err != nil || res.State != facilitator.StateUnknown || res.TxHash == "" || !strings.Contains(res.Message, raced.TxHash.Hex()) {
+		t.Fatalf("settle = %+v, %v; want unknown naming the racer", res, err)
+	}
+	st, err := f.SettleStatus(ctx, mustRef(t, p, e.req, res.TxHash))
+	if err != nil || st.State != facilitator.StateSettled || st.TxHash != raced.TxHash.Hex() {
+		t.Fatalf("status = %+v, %v", st, err)
+	}
+
+	// Front-run by the payer's self-transfer instead: failed for good.
+	payer, signer := e.payerAccount(t, 1)
+	p2 := sign(t, signer, e.req)
+	f2 := e.facilitator(t, func(c *Config) {
+		c.Client = &frontRunClient{Client: e.chain.Client, before: func(*types.Transaction) { e.selfTransfer(t, payer, signer, p2) }}
+	})
+	res, err = f2.Settle(ctx, p2, e.req)
+	if err != nil || res.State != facilitator.StateFailed || res.Reason != x402.ReasonNonceAlreadyUsed {
+		t.Fatalf("settle front-run by a self-transfer = %+v, %v", res, err)
+	}
+}
