@@ -50,6 +50,9 @@ const (
 	// ConditionMockFacilitator is True on routes that use the mock facilitator: a warning that no
 	// funds move.
 	ConditionMockFacilitator = "MockFacilitator"
+	// ConditionSettlementsResolved is False on routes with payments whose settlement outcome has
+	// been unknown for more than an hour (see docs/gateway.md#unresolved-payments).
+	ConditionSettlementsResolved = "SettlementsResolved"
 )
 
 // Condition reasons shared by both kinds.
@@ -81,6 +84,8 @@ const (
 	ReasonDeploymentPending = "DeploymentProgressing"
 	ReasonAvailable         = "Available"
 	ReasonSchemaApplied     = "SchemaApplied"
+	ReasonUnresolved        = "UnresolvedPayments"
+	ReasonAllResolved       = "AllResolved"
 )
 
 // SetCondition sets one condition, stamped with the object's generation. The transition time

@@ -265,11 +265,12 @@ type OKXFacilitator struct {
 	// +kubebuilder:default=true
 	SyncSettle *bool `json:"syncSettle,omitempty"`
 
-	// rpcURL of a chain node, used only by the operator to check the token's EIP-712 domain.
-	// +optional
+	// rpcURL of a node of the route's network. The gateway uses it to resolve settlements whose
+	// outcome it did not learn (OKX's status answers are confirmed on chain, and the chain is
+	// asked when OKX cannot answer); the operator uses it to check the token's EIP-712 domain.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https', 'ws', 'wss']",message="okx.rpcURL must be an absolute http(s) or ws(s) URL"
-	RPCURL string `json:"rpcURL,omitempty"`
+	RPCURL string `json:"rpcURL"`
 }
 
 // OKX credential keys expected in the credentials Secret.
@@ -290,6 +291,12 @@ type HTTPFacilitator struct {
 	// example `Authorization`).
 	// +optional
 	HeadersSecretRef *LocalSecretReference `json:"headersSecretRef,omitempty"`
+
+	// rpcURL of a node of the route's network. The standard x402 API has no settlement status
+	// call, so the gateway resolves settlements whose outcome it did not learn on chain.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https', 'ws', 'wss']",message="http.rpcURL must be an absolute http(s) or ws(s) URL"
+	RPCURL string `json:"rpcURL"`
 }
 
 // OnchainFacilitator settles with transferWithAuthorization sent from a relayer account.

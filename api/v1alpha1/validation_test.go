@@ -53,7 +53,7 @@ func validRoute(ns string) *v1.PaymentRoute {
 			Routes:   []v1.PricedRoute{{Path: "/api/weather", Price: "0.01"}},
 			PayTo:    "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
 			Facilitator: v1.Facilitator{
-				OKX: &v1.OKXFacilitator{CredentialsSecretRef: v1.LocalSecretReference{Name: "okx"}},
+				OKX: &v1.OKXFacilitator{CredentialsSecretRef: v1.LocalSecretReference{Name: "okx"}, RPCURL: "https://rpc.xlayer.tech"},
 			},
 			Database: v1.LedgerDatabase{DatabaseConnection: v1.DatabaseConnection{
 				ConnectionSecretRef: v1.SecretKeySelector{Name: "db"},
@@ -187,6 +187,11 @@ func TestInvalidObjectsAreRejectedWithAClearMessage(t *testing.T) {
 			"set exactly one facilitator: okx, http, onchain or mock"},
 		{"no facilitator", func(r *v1.PaymentRoute) { r.Spec.Facilitator = v1.Facilitator{} },
 			"set exactly one facilitator: okx, http, onchain or mock"},
+		{"okx without a chain node", func(r *v1.PaymentRoute) { r.Spec.Facilitator.OKX.RPCURL = "" },
+			"okx.rpcURL must be an absolute http(s) or ws(s) URL"},
+		{"http without a chain node", func(r *v1.PaymentRoute) {
+			r.Spec.Facilitator = v1.Facilitator{HTTP: &v1.HTTPFacilitator{URL: "https://facilitator.example"}}
+		}, "http.rpcURL must be an absolute http(s) or ws(s) URL"},
 		{"zero price", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Price = "0.000" }, "price must be greater than zero"},
 		{"negative price", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Price = "-1" }, "spec.routes[0].price"},
 		{"float-looking price", func(r *v1.PaymentRoute) { r.Spec.Routes[0].Price = "1e-3" }, "spec.routes[0].price"},

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"reflect"
 	"strings"
@@ -490,4 +491,57 @@ func TestPaymentRouteLeavesUnsetReplicasToTheAutoscaler(t *testing.T) {
 	if n := replicas(); n != 2 {
 		t.Errorf("replicas %d after a manual scale to 5, want the route's 2", n)
 	}
+}
+
+func TestPaymentRouteReportsUnresolvedPayments(t *testing.T) {
+	f := newRouteFixture(t, Options{}, nil)
+	f.create(httpRoute("shop"))
+	f.reconcile("shop")
+	got := f.get("shop")
+	wantRouteCondition(t, got, integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionTrue, integrationsv1alpha1.ReasonAllResolved)
+	readyBefore := routeCondition(t, got, integrationsv1alpha1.ConditionReady)
+
+	pool := f.db.Pool(t)
+	l, err := ledger.New(pool, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := f.ns + "/shop"
+	// A settle whose outcome the resolver has not found for two hours, and a recent one.
+	for i, age := range []string{"2 hours", "5 minutes"} {
+		c, err := l.Claim(f.ctx, ledger.Intent{Payer: "0x2222222222222222222222222222222222222222", Nonce: "0x" + strings.Repeat(fmt.Sprintf("%02x", i+1), 32),
+			Route: route, Endpoint: "/paid", Amount: "5", Network: integrationsv1alpha1.DefaultNetwork})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.MarkSettling(f.ctx, c.Ticket); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(f.ctx, `UPDATE x402_payments SET status = 'pending', created_at = now() - $2::interval WHERE id = $1`, c.Ticket.ID, age); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.reconcile("shop")
+	got = f.get("shop")
+	c := wantRouteCondition(t, got, integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionFalse, integrationsv1alpha1.ReasonUnresolved)
+	if want := "1 payments have had an unknown settlement outcome for more than 1h; see docs/gateway.md#unresolved-payments"; c.Message != want {
+		t.Errorf("message %q, want %q", c.Message, want)
+	}
+	if got.Status.Pending.Count != 2 {
+		t.Errorf("pending %+v", got.Status.Pending)
+	}
+	// Ready speaks about the gateway, not about one payment in doubt.
+	if r := routeCondition(t, got, integrationsv1alpha1.ConditionReady); r.Status != readyBefore.Status || r.Reason != readyBefore.Reason {
+		t.Errorf("Ready changed: %+v, was %+v", r, readyBefore)
+	}
+	if !f.events.has(integrationsv1alpha1.ReasonUnresolved) {
+		t.Errorf("no %s event: %v", integrationsv1alpha1.ReasonUnresolved, f.events.all())
+	}
+
+	// Someone resolves it: the condition clears.
+	if _, err := pool.Exec(f.ctx, `UPDATE x402_payments SET status = 'failed' WHERE created_at < now() - interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile("shop")
+	wantRouteCondition(t, f.get("shop"), integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionTrue, integrationsv1alpha1.ReasonAllResolved)
 }

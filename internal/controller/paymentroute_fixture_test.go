@@ -210,7 +210,8 @@ func assertRouteNoLeak(t *testing.T, pr *integrationsv1alpha1.PaymentRoute, even
 	}
 }
 
-// httpRoute is a minimal route with a standard HTTP facilitator (no credentials, no chain).
+// httpRoute is a minimal route with a standard HTTP facilitator (no credentials; its chain node
+// serves only the gateway's resolver, so the operator never dials it).
 func httpRoute(name string) *integrationsv1alpha1.PaymentRoute {
 	return &integrationsv1alpha1.PaymentRoute{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -219,7 +220,7 @@ func httpRoute(name string) *integrationsv1alpha1.PaymentRoute {
 			Routes:   []integrationsv1alpha1.PricedRoute{{Path: "/paid", Price: "0.01"}},
 			PayTo:    "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
 			Facilitator: integrationsv1alpha1.Facilitator{
-				HTTP: &integrationsv1alpha1.HTTPFacilitator{URL: "http://facilitator.example"},
+				HTTP: &integrationsv1alpha1.HTTPFacilitator{URL: "http://facilitator.example", RPCURL: "http://chain.example:8545"},
 			},
 			Database: integrationsv1alpha1.LedgerDatabase{DatabaseConnection: integrationsv1alpha1.DatabaseConnection{
 				ConnectionSecretRef: integrationsv1alpha1.SecretKeySelector{Name: "insforge-db"},

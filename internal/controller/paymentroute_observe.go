@@ -105,7 +105,7 @@ func (r *PaymentRouteReconciler) observe(ctx context.Context, route *integration
 			obs.retryAfter = rpcRetry
 			return fail(fmt.Errorf("checking the token's EIP-712 domain: %w", res.err), integrationsv1alpha1.ReasonRPCUnavailable)
 		case res.err != nil:
-			// For okx the node only serves this check: warn, do not block the gateway.
+			// For okx, OKX settles: the gateway needs the node only to resolve lost outcomes, so warn, do not block it.
 			obs.retryAfter = rpcRetry
 			obs.domainWarning = fmt.Sprintf("the token's EIP-712 domain could not be checked: %v", res.err)
 		default:

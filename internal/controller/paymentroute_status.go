@@ -46,6 +46,7 @@ func computeRouteStatus(route *integrationsv1alpha1.PaymentRoute, obs routeObser
 	}
 	if obs.totals != nil {
 		setTotals(st, route, *obs.totals)
+		setResolved(&st.Conditions, gen, *obs.totals)
 	}
 
 	switch {
@@ -115,6 +116,20 @@ func setTotals(st *integrationsv1alpha1.PaymentRouteStatus, route *integrationsv
 		st.MockSettled = nil
 	}
 	st.Pending = integrationsv1alpha1.PendingPayments{Count: t.Real.PendingCount + t.Mock.PendingCount}
+}
+
+// setResolved reports payments whose outcome the gateway's resolver has not found for an hour:
+// money may or may not have moved, and someone has to look. It does not touch Ready: the gateway
+// works, one settlement is in doubt.
+func setResolved(conds *[]metav1.Condition, gen int64, t ledger.Totals) {
+	if n := t.Real.StuckCount + t.Mock.StuckCount; n > 0 {
+		integrationsv1alpha1.SetCondition(conds, gen, integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionFalse,
+			integrationsv1alpha1.ReasonUnresolved,
+			fmt.Sprintf("%d payments have had an unknown settlement outcome for more than 1h; see docs/gateway.md#unresolved-payments", n))
+		return
+	}
+	integrationsv1alpha1.SetCondition(conds, gen, integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionTrue,
+		integrationsv1alpha1.ReasonAllResolved, "no payment has had an unknown settlement outcome for more than 1h")
 }
 
 func tallyStatus(t ledger.Tally, decimals uint8) integrationsv1alpha1.SettledTotals {
@@ -205,6 +220,11 @@ func (r *PaymentRouteReconciler) routeEvents(route *integrationsv1alpha1.Payment
 		emit(corev1.EventTypeNormal, "GatewayCreated", "Apply", "created gateway Deployment "+gatewayName(route.Name))
 	case "updated":
 		emit(corev1.EventTypeNormal, "RolloutStarted", "Apply", "gateway configuration or credentials changed: rolling Deployment "+gatewayName(route.Name))
+	}
+	if c := meta.FindStatusCondition(route.Status.Conditions, integrationsv1alpha1.ConditionSettlementsResolved); c != nil && c.Status == metav1.ConditionFalse {
+		if before := was(integrationsv1alpha1.ConditionSettlementsResolved); before == nil || before.Status != metav1.ConditionFalse {
+			emit(corev1.EventTypeWarning, integrationsv1alpha1.ReasonUnresolved, "Resolve", c.Message)
+		}
 	}
 	now := meta.FindStatusCondition(route.Status.Conditions, integrationsv1alpha1.ConditionReady)
 	if before := was(integrationsv1alpha1.ConditionReady); now != nil && now.Status == metav1.ConditionTrue &&

@@ -41,6 +41,15 @@ type Facilitator interface {
 	Supported(ctx context.Context) (x402.SupportedResponse, error)
 }
 
+// StatusSource looks settlements up: every Facilitator, and the chain-only onchain.Lookup that
+// the resolver uses to check what a facilitator says.
+type StatusSource interface {
+	// SettleStatus looks up the outcome of an earlier settlement. Implementations that cannot
+	// resolve the reference (no status API, or the reference lacks what they need) return an
+	// error wrapping ErrStatusUnsupported.
+	SettleStatus(ctx context.Context, ref SettleRef) (SettleResult, error)
+}
+
 // ErrStatusUnsupported is wrapped by SettleStatus errors when the facilitator cannot look the
 // settlement up; the caller may fall back to the chain (onchain.Facilitator.SettleStatus).
 var ErrStatusUnsupported = errors.New("settlement status lookup not supported")
@@ -145,8 +154,9 @@ func Unknown(txHash, network, payer, format string, args ...any) SettleResult {
 }
 
 // SettleRef identifies a settlement for SettleStatus. TxHash alone is enough for facilitators
-// with a status API; the on-chain lookup can also work from (Asset, Payer, Nonce) when the hash
-// is not known, e.g. after a settle response that never arrived.
+// with a status API; the on-chain lookup works from (Asset, Payer, Nonce) when the hash is not
+// known, e.g. after a settle response that never arrived, and needs (PayTo, Value) to tell this
+// payment from any other use of the nonce.
 type SettleRef struct {
 	TxHash      string
 	Network     string // CAIP-2
@@ -154,6 +164,8 @@ type SettleRef struct {
 	Payer       string // authorization.from
 	Nonce       string // authorization.nonce, 0x + 32 bytes
 	ValidBefore string // authorization.validBefore, unix seconds
+	PayTo       string // authorization.to: who must have received the transfer
+	Value       string // authorization.value, atomic units: how much must have moved
 }
 
 // RefFor builds the reference of a settlement of payment against req.
@@ -166,5 +178,6 @@ func RefFor(payment x402.PaymentPayload, req x402.PaymentRequirements, txHash st
 	return SettleRef{
 		TxHash: txHash, Network: req.Network, Asset: req.Asset,
 		Payer: a.From, Nonce: a.Nonce, ValidBefore: a.ValidBefore,
+		PayTo: a.To, Value: a.Value,
 	}, nil
 }

@@ -41,7 +41,8 @@ func TestInvalidAndRef(t *testing.T) {
 	}
 	p := x402.PaymentPayload{Payload: []byte(`{"signature":"0x01","authorization":{"from":"0xf","to":"0xt","value":"1","validAfter":"0","validBefore":"99","nonce":"0xn"}}`)}
 	ref, err := RefFor(p, x402.PaymentRequirements{Network: "eip155:1", Asset: "0xa"}, "0xh")
-	if err != nil || ref.Payer != "0xf" || ref.Nonce != "0xn" || ref.ValidBefore != "99" || ref.Asset != "0xa" || ref.TxHash != "0xh" {
+	if err != nil || ref.Payer != "0xf" || ref.Nonce != "0xn" || ref.ValidBefore != "99" || ref.Asset != "0xa" || ref.TxHash != "0xh" ||
+		ref.PayTo != "0xt" || ref.Value != "1" {
 		t.Fatalf("ref = %+v, %v", ref, err)
 	}
 	if _, err := RefFor(x402.PaymentPayload{}, x402.PaymentRequirements{}, ""); err == nil {

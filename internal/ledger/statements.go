@@ -212,6 +212,7 @@ WHERE id IN (SELECT id FROM {T} WHERE status = 'verifying' AND route = $4
 
 // totalsSQL aggregates settled and unfinished rows per (route, mock) and joins the latest
 // settlement. Amounts that are not decimal integers (foreign rows) are left out of the sum.
+// Stuck counts unfinished rows created more than an hour ago (by the database's clock).
 func totalsSQL(filter string) string {
 	return `WITH agg AS (
 	SELECT route, mock,
@@ -219,7 +220,8 @@ func totalsSQL(filter string) string {
 		coalesce(sum(CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric END)
 			FILTER (WHERE status = 'settled'), 0)::text AS amount,
 		count(*) FILTER (WHERE status = 'pending') AS pending,
-		count(*) FILTER (WHERE status = 'settling') AS settling
+		count(*) FILTER (WHERE status = 'settling') AS settling,
+		count(*) FILTER (WHERE status IN ('pending', 'settling') AND created_at < now() - interval '1 hour') AS stuck
 	FROM {T} WHERE ` + filter + ` AND status IN ('settled', 'pending', 'settling')
 	GROUP BY route, mock
 ), last AS (
@@ -228,7 +230,7 @@ func totalsSQL(filter string) string {
 	ORDER BY route, mock, settled_at DESC NULLS LAST, tx_hash DESC
 )
 SELECT agg.route, agg.mock, agg.settled, agg.amount, agg.pending, agg.settling,
-	coalesce(last.tx_hash, ''), last.settled_at
+	coalesce(last.tx_hash, ''), last.settled_at, agg.stuck
 FROM agg LEFT JOIN last USING (route, mock)`
 }
 

@@ -20,6 +20,9 @@ type Tally struct {
 	PendingCount int64
 	// SettlingCount is the number of settle calls in flight (or interrupted, until resolved).
 	SettlingCount int64
+	// StuckCount is the number of pending or settling payments created more than an hour ago:
+	// outcomes the resolver has not been able to find.
+	StuckCount int64
 }
 
 // Totals are a route's tallies; mock rows are kept apart so they never inflate real revenue.
@@ -69,7 +72,7 @@ func (l *Ledger) totals(ctx context.Context, sql string, args ...any) (map[strin
 			last          *time.Time
 		)
 		if err := rows.Scan(&route, &mock, &tl.SettledCount, &amount, &tl.PendingCount, &tl.SettlingCount,
-			&tl.LastTxHash, &last); err != nil {
+			&tl.LastTxHash, &last, &tl.StuckCount); err != nil {
 			return nil, err
 		}
 		sum, ok := new(big.Int).SetString(amount, 10)

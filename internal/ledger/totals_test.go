@@ -71,3 +71,48 @@ func TestTotalsExcludeMockAndUnfinishedRows(t *testing.T) {
 		t.Fatalf("all totals: %+v", all)
 	}
 }
+
+func TestTotalsCountStuckRows(t *testing.T) {
+	l, pool, _ := newLedger(t)
+	ctx := testCtx(t)
+	// unfinished claims a payment and leaves it in status, created age ago (the resolver never
+	// found its outcome).
+	unfinished := func(in Intent, status Status, age string) {
+		t.Helper()
+		c := claimWon(t, l, in)
+		if err := l.MarkSettling(ctx, c.Ticket); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `UPDATE x402_payments SET status = $2, created_at = now() - $3::interval WHERE id = $1`,
+			c.Ticket.ID, string(status), age); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unfinished(intent("ns/a", "1"), StatusPending, "2 hours")
+	unfinished(intent("ns/a", "1"), StatusSettling, "61 minutes")
+	unfinished(intent("ns/a", "1"), StatusPending, "59 minutes") // not stuck yet
+	mock := intent("ns/a", "1")
+	mock.Mock = true
+	unfinished(mock, StatusPending, "3 hours")
+	unfinished(intent("ns/b", "1"), StatusPending, "5 hours")
+	// An old settled row is done, however old.
+	id, _ := settle(t, l, intent("ns/a", "1"))
+	if _, err := pool.Exec(ctx, `UPDATE x402_payments SET created_at = now() - interval '1 day' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := l.Totals(ctx, "ns/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Real.StuckCount != 2 || got.Real.PendingCount != 2 || got.Real.SettlingCount != 1 || got.Mock.StuckCount != 1 {
+		t.Fatalf("totals of ns/a: real %+v, mock %+v", got.Real, got.Mock)
+	}
+	all, err := l.AllTotals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all["ns/b"].Real.StuckCount != 1 || all["ns/a"].Real.StuckCount != 2 {
+		t.Fatalf("all totals: %+v", all)
+	}
+}

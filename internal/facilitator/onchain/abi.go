@@ -7,8 +7,9 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi"
 )
 
-// tokenABI is the part of an EIP-3009 token this facilitator calls. transferWithAuthorization
-// uses the (v, r, s) form defined by ERC-3009, which USDC- and USDG-style tokens implement.
+// tokenABI is the part of an EIP-3009 token this facilitator calls and whose events it reads.
+// transferWithAuthorization uses the (v, r, s) form defined by ERC-3009, which USDC- and
+// USDG-style tokens implement.
 const tokenABI = `[
  {"type":"function","name":"transferWithAuthorization","stateMutability":"nonpayable","outputs":[],"inputs":[
   {"name":"from","type":"address"},{"name":"to","type":"address"},{"name":"value","type":"uint256"},
@@ -19,7 +20,12 @@ const tokenABI = `[
  {"type":"function","name":"balanceOf","stateMutability":"view","outputs":[{"name":"","type":"uint256"}],"inputs":[
   {"name":"account","type":"address"}]},
  {"type":"event","name":"AuthorizationUsed","anonymous":false,"inputs":[
-  {"name":"authorizer","type":"address","indexed":true},{"name":"nonce","type":"bytes32","indexed":true}]}
+  {"name":"authorizer","type":"address","indexed":true},{"name":"nonce","type":"bytes32","indexed":true}]},
+ {"type":"event","name":"AuthorizationCanceled","anonymous":false,"inputs":[
+  {"name":"authorizer","type":"address","indexed":true},{"name":"nonce","type":"bytes32","indexed":true}]},
+ {"type":"event","name":"Transfer","anonymous":false,"inputs":[
+  {"name":"from","type":"address","indexed":true},{"name":"to","type":"address","indexed":true},
+  {"name":"value","type":"uint256","indexed":false}]}
 ]`
 
 func parseTokenABI() (abi.ABI, error) {

@@ -66,7 +66,8 @@ type Config struct {
 	// Verifier holds the local check settings. Without a Cache, New gives it one, so that the
 	// re-verification inside Settle does not recover the signer again.
 	Verifier eip3009.Verifier
-	// LogLookback bounds the AuthorizationUsed search of SettleStatus, in blocks.
+	// LogLookback bounds the search of SettleStatus for the transaction that used a nonce, in
+	// blocks.
 	LogLookback uint64
 }
 
@@ -78,6 +79,8 @@ type Facilitator struct {
 	relayer common.Address
 	abi     abi.ABI
 	signer  types.Signer
+	// lookup answers SettleStatus and decides what a reverted settlement means.
+	lookup *Lookup
 
 	nonceMu    sync.Mutex
 	nextNonce  uint64
@@ -97,9 +100,6 @@ func New(ctx context.Context, cfg Config) (*Facilitator, error) {
 	if cfg.ReceiptPoll <= 0 {
 		cfg.ReceiptPoll = DefaultReceiptPoll
 	}
-	if cfg.LogLookback == 0 {
-		cfg.LogLookback = DefaultLogLookback
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -110,12 +110,13 @@ func New(ctx context.Context, cfg Config) (*Facilitator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onchain facilitator: read chain id: %w", err)
 	}
-	a, err := parseTokenABI()
+	network := caip2.EIP155(chainID)
+	lookup, err := newLookup(cfg.Client, network, cfg.LogLookback, true)
 	if err != nil {
 		return nil, err
 	}
 	return &Facilitator{
-		cfg: cfg, chainID: chainID, network: caip2.EIP155(chainID), abi: a,
+		cfg: cfg, chainID: chainID, network: network, abi: lookup.abi, lookup: lookup,
 		relayer: crypto.PubkeyToAddress(cfg.RelayerKey.PublicKey),
 		signer:  types.LatestSignerForChainID(chainID),
 	}, nil
@@ -138,6 +139,13 @@ func (f *Facilitator) Supported(context.Context) (x402.SupportedResponse, error)
 		Kinds:   []x402.SupportedKind{{X402Version: x402.Version2, Scheme: x402.SchemeExact, Network: f.network}},
 		Signers: map[string][]string{"eip155:*": {f.relayer.Hex()}},
 	}, nil
+}
+
+// SettleStatus implements facilitator.Facilitator from the chain alone (see Lookup): it resolves
+// settlements whose hash was never learned, and settlements made by any facilitator on this
+// chain.
+func (f *Facilitator) SettleStatus(ctx context.Context, ref facilitator.SettleRef) (facilitator.SettleResult, error) {
+	return f.lookup.SettleStatus(ctx, ref)
 }
 
 // Verify implements facilitator.Facilitator: the local checks, then an eth_call of the transfer.
@@ -194,53 +202,13 @@ func (f *Facilitator) transferCalldata(v eip3009.Verified) ([]byte, error) {
 // differ between token implementations.
 func (f *Facilitator) diagnose(ctx context.Context, v eip3009.Verified, callErr error) (x402.Reason, string) {
 	token := v.Domain.VerifyingContract
-	if used, err := f.authorizationState(ctx, token, v.Authorization.From, v.Authorization.Nonce); err == nil && used {
+	if used, err := f.lookup.authorizationState(ctx, token, v.Authorization.From, v.Authorization.Nonce); err == nil && used {
 		return x402.ReasonNonceAlreadyUsed, "the authorization nonce has already been used"
 	}
-	if bal, err := f.balanceOf(ctx, token, v.Authorization.From); err == nil && bal.Cmp(v.Authorization.Value) < 0 {
+	if bal, err := f.lookup.balanceOf(ctx, token, v.Authorization.From); err == nil && bal.Cmp(v.Authorization.Value) < 0 {
 		return x402.ReasonInsufficientFunds, fmt.Sprintf("payer balance %s is below %s", bal, v.Authorization.Value)
 	}
 	return x402.ReasonSimulationFailed, "transferWithAuthorization would revert: " + revertReason(callErr)
-}
-
-func (f *Facilitator) authorizationState(ctx context.Context, token, from common.Address, nonce [32]byte) (bool, error) {
-	out, err := f.call(ctx, token, "authorizationState", from, nonce)
-	if err != nil {
-		return false, err
-	}
-	used, ok := out[0].(bool)
-	if !ok {
-		return false, errors.New("authorizationState returned a non-bool")
-	}
-	return used, nil
-}
-
-func (f *Facilitator) balanceOf(ctx context.Context, token, who common.Address) (*big.Int, error) {
-	out, err := f.call(ctx, token, "balanceOf", who)
-	if err != nil {
-		return nil, err
-	}
-	bal, ok := out[0].(*big.Int)
-	if !ok {
-		return nil, errors.New("balanceOf returned a non-integer")
-	}
-	return bal, nil
-}
-
-func (f *Facilitator) call(ctx context.Context, token common.Address, method string, args ...any) ([]any, error) {
-	data, err := f.abi.Pack(method, args...)
-	if err != nil {
-		return nil, fmt.Errorf("pack %s: %w", method, err)
-	}
-	out, err := f.cfg.Client.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("call %s on %s: %w", method, token.Hex(), err)
-	}
-	vals, err := f.abi.Unpack(method, out)
-	if err != nil || len(vals) != 1 {
-		return nil, fmt.Errorf("decode %s result from %s: %v", method, token.Hex(), err)
-	}
-	return vals, nil
 }
 
 // isRevert reports whether err is an execution revert (a verdict) rather than a transport or

@@ -235,18 +235,31 @@ func TestConcurrentReplayMovesFundsOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	settled := 0
+	settled, winner := 0, ""
 	for _, r := range results {
-		switch {
-		case r.State == facilitator.StateSettled:
+		if r.State == facilitator.StateSettled {
 			settled++
-		case r.State == facilitator.StateFailed && r.Reason == x402.ReasonNonceAlreadyUsed:
-		default:
-			t.Fatalf("unexpected result %+v", r)
+			winner = r.TxHash
 		}
 	}
 	if settled != 1 {
-		t.Fatalf("%d settles succeeded, want exactly 1", settled)
+		t.Fatalf("%d settles succeeded, want exactly 1: %+v", settled, results)
+	}
+	for _, r := range results {
+		switch {
+		case r.State == facilitator.StateSettled:
+		case r.State == facilitator.StateFailed && r.Reason == x402.ReasonNonceAlreadyUsed:
+			// Refused before sending: the simulation saw the nonce used.
+		case r.State == facilitator.StateUnknown && r.TxHash != "":
+			// Sent and reverted because the winner got there first: never "settled" from Settle,
+			// but the lookup books the winner's transaction.
+			st, err := f.SettleStatus(context.Background(), mustRef(t, p, e.req, r.TxHash))
+			if err != nil || st.State != facilitator.StateSettled || st.TxHash != winner {
+				t.Fatalf("status of a reverted replay = %+v, %v; want settled %s", st, err, winner)
+			}
+		default:
+			t.Fatalf("unexpected result %+v", r)
+		}
 	}
 	if got := e.token.BalanceOf(t, e.merchant.Address); got.Int64() != price {
 		t.Fatalf("merchant balance = %s", got)
@@ -301,8 +314,12 @@ func TestSettleStatusUnsentAndExpired(t *testing.T) {
 	if err != nil || st.State != facilitator.StateFailed || st.Reason != x402.ReasonValidBefore {
 		t.Fatalf("unsent, expired = %+v, %v", st, err)
 	}
-	if _, err := f.SettleStatus(ctx, facilitator.SettleRef{}); !errors.Is(err, facilitator.ErrStatusUnsupported) {
-		t.Fatalf("empty ref: %v", err)
+	// Nothing to look for: unknown, never a guess.
+	if st, err := f.SettleStatus(ctx, facilitator.SettleRef{}); err != nil || st.State != facilitator.StateUnknown {
+		t.Fatalf("empty ref = %+v, %v", st, err)
+	}
+	if _, err := f.SettleStatus(ctx, facilitator.SettleRef{Network: "eip155:1"}); !errors.Is(err, facilitator.ErrStatusUnsupported) {
+		t.Fatalf("other network: %v", err)
 	}
 	if _, err := f.SettleStatus(ctx, facilitator.SettleRef{TxHash: "0x12"}); err == nil {
 		t.Fatal("short hash accepted")

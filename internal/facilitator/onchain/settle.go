@@ -68,20 +68,36 @@ func (f *Facilitator) Settle(ctx context.Context, payment x402.PaymentPayload, r
 	return f.fromReceipt(ctx, receipt, v), nil
 }
 
-// fromReceipt maps a mined settlement to a result.
+// fromReceipt maps a mined settlement to a result. A reverted transaction moved nothing; what
+// it means depends on who used the nonce.
 func (f *Facilitator) fromReceipt(ctx context.Context, r *types.Receipt, v eip3009.Verified) facilitator.SettleResult {
-	res := facilitator.SettleResult{TxHash: r.TxHash.Hex(), Network: f.network, Payer: v.Payer.Hex()}
+	hash, payer := r.TxHash.Hex(), v.Payer.Hex()
 	if r.Status == types.ReceiptStatusSuccessful {
-		res.State = facilitator.StateSettled
-		return res
+		return facilitator.SettleResult{State: facilitator.StateSettled, TxHash: hash, Network: f.network, Payer: payer}
 	}
-	res.State = facilitator.StateFailed
-	res.Reason, res.Message = x402.ReasonTransactionFailed, "transferWithAuthorization reverted"
-	if used, err := f.authorizationState(ctx, v.Domain.VerifyingContract, v.Authorization.From, v.Authorization.Nonce); err == nil && used {
-		// Another transaction spent this authorization first (a concurrent replay).
-		res.Reason, res.Message = x402.ReasonNonceAlreadyUsed, "the authorization was used by another transaction"
+	failed := func(reason x402.Reason, format string, args ...any) facilitator.SettleResult {
+		return facilitator.SettleResult{State: facilitator.StateFailed, TxHash: hash, Network: f.network, Payer: payer,
+			Reason: reason, Message: fmt.Sprintf(format, args...)}
 	}
-	return res
+	a := v.Authorization
+	use, err := f.lookup.findNonceUse(ctx, payment{token: v.Domain.VerifyingContract, payer: a.From, payTo: a.To, nonce: a.Nonce, value: a.Value})
+	switch {
+	case err != nil:
+		return facilitator.Unknown(hash, f.network, payer, "transferWithAuthorization reverted; whether another transaction used the authorization could not be read: %v", err)
+	case use.kind == nonceUnused:
+		return failed(x402.ReasonTransactionFailed, "transferWithAuthorization reverted")
+	case use.kind == nonceUsedPaid:
+		// Another transaction (a racing relayer) delivered this payment first. Settle's "settled"
+		// means this call made the transfer, which a replay must never read as, so the outcome
+		// is left to SettleStatus, which books it with that transaction.
+		return facilitator.Unknown(hash, f.network, payer, "transferWithAuthorization reverted: transaction %s delivered the authorization first", use.tx.Hex())
+	case use.kind == nonceUsedUnseen:
+		return facilitator.Unknown(hash, f.network, payer, "transferWithAuthorization reverted: the authorization is used by a transaction not found in the last %d blocks", f.lookup.lookback)
+	case use.kind == nonceCanceled:
+		return failed(x402.ReasonNonceAlreadyUsed, "the payer cancelled the authorization in transaction %s", use.tx.Hex())
+	default:
+		return failed(x402.ReasonNonceAlreadyUsed, "the authorization was used by transaction %s, which did not make this payment", use.tx.Hex())
+	}
 }
 
 func (f *Facilitator) fees(ctx context.Context) (tip, feeCap *big.Int, err error) {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/ecdsa"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -19,11 +20,11 @@ import (
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
 )
 
-// Facilitators are the facilitator of a configuration and, when a chain node is configured, an
-// on-chain status source for the resolver.
+// Facilitators are the facilitator of a configuration and, for facilitators whose word is not
+// the chain's (okx, http), the on-chain status source the resolver checks them against.
 type Facilitators struct {
 	Facilitator facilitator.Facilitator
-	Chain       facilitator.Facilitator
+	Chain       facilitator.StatusSource
 	// RecoverCache is shared by the gateway's local check and the in-process facilitators
 	// (mock, onchain), so a paid request recovers its signature once, not three times.
 	RecoverCache *eip3009.RecoverCache
@@ -58,17 +59,8 @@ func NewFacilitators(ctx context.Context, cfg config.Config) (*Facilitators, err
 			return nil, fmt.Errorf("okx facilitator: %w", err)
 		}
 		out.Facilitator = c
-		if fc.OKX.RPCURL != "" {
-			// Status lookups only: the key signs nothing, so a throwaway one will do.
-			key, err := crypto.GenerateKey()
-			if err != nil {
-				return nil, err
-			}
-			chain, closeFn, err := dialOnchain(ctx, fc.OKX.RPCURL, key, cfg, out.RecoverCache)
-			if err != nil {
-				return nil, err
-			}
-			out.Chain, out.close = chain, append(out.close, closeFn)
+		if err := out.dialLookup(ctx, fc.OKX.RPCURL, cfg.Network); err != nil {
+			return nil, fmt.Errorf("okx facilitator: %w", err)
 		}
 	case config.KindHTTP:
 		c, err := httpx402.New(httpx402.Config{URL: fc.HTTP.URL, Headers: cfg.Secrets.FacilitatorHeader, HTTPClient: httpClient})
@@ -76,6 +68,9 @@ func NewFacilitators(ctx context.Context, cfg config.Config) (*Facilitators, err
 			return nil, fmt.Errorf("http facilitator: %w", err)
 		}
 		out.Facilitator = c
+		if err := out.dialLookup(ctx, fc.HTTP.RPCURL, cfg.Network); err != nil {
+			return nil, fmt.Errorf("http facilitator: %w", err)
+		}
 	case config.KindOnchain:
 		key, err := crypto.HexToECDSA(strings.TrimPrefix(cfg.Secrets.RelayerKey, "0x"))
 		if err != nil {
@@ -92,6 +87,25 @@ func NewFacilitators(ctx context.Context, cfg config.Config) (*Facilitators, err
 		return nil, fmt.Errorf("facilitator kind %q is not supported", fc.Kind)
 	}
 	return out, nil
+}
+
+// dialLookup connects the resolver's chain lookup. It holds no key and does no I/O here: a node
+// that is down at start delays resolution, not the gateway.
+func (f *Facilitators) dialLookup(ctx context.Context, rpcURL, network string) error {
+	if rpcURL == "" {
+		return errors.New("rpcURL is required: unknown settlement outcomes are resolved on chain")
+	}
+	ec, err := ethclient.DialContext(ctx, rpcURL)
+	if err != nil {
+		return fmt.Errorf("dialing the chain node: %w", err)
+	}
+	l, err := onchain.NewLookup(onchain.LookupConfig{Client: ec, Network: network})
+	if err != nil {
+		ec.Close()
+		return err
+	}
+	f.Chain, f.close = l, append(f.close, ec.Close)
+	return nil
 }
 
 func dialOnchain(ctx context.Context, rpcURL string, key *ecdsa.PrivateKey, cfg config.Config, cache *eip3009.RecoverCache) (*onchain.Facilitator, func(), error) {

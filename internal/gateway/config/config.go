@@ -174,13 +174,17 @@ type OKX struct {
 	Legacy bool `json:"legacy,omitempty"`
 	// AsyncSettle sends syncSettle=false.
 	AsyncSettle bool `json:"asyncSettle,omitempty"`
-	// RPCURL, when set, lets the resolver look settlements up on chain when OKX cannot.
-	RPCURL string `json:"rpcURL,omitempty"`
+	// RPCURL is a node of the route's network: the resolver checks OKX's settlement status
+	// against the chain and looks settlements up there when OKX cannot. Required.
+	RPCURL string `json:"rpcURL"`
 }
 
 // HTTP is a standard x402 facilitator; headers come from EnvFacilitatorHeaderPrefix variables.
 type HTTP struct {
 	URL string `json:"url"`
+	// RPCURL is a node of the route's network: the standard API has no status call, so the
+	// resolver looks unknown settlement outcomes up on chain. Required.
+	RPCURL string `json:"rpcURL"`
 }
 
 // Onchain is the self-hosted facilitator; the relayer key comes from EnvRelayerKey.

@@ -24,7 +24,7 @@ func validFile() string {
   "payTo": "0x1111111111111111111111111111111111111111",
   "maxTimeoutSeconds": 60,
   "routes": [{"path": "/weather", "price": "0.01"}, {"path": "/reports/*", "method": "POST", "price": "1.5", "settle": "beforeUpstream"}],
-  "facilitator": {"kind": "okx", "okx": {}}
+  "facilitator": {"kind": "okx", "okx": {"rpcURL": "https://rpc.xlayer.tech"}}
 }`
 }
 
@@ -136,7 +136,8 @@ func TestParseRejectsUnknownFieldsAndMissingSecrets(t *testing.T) {
 }
 
 func TestFacilitatorHeadersFromPrefixedEnv(t *testing.T) {
-	file := strings.Replace(validFile(), `{"kind": "okx", "okx": {}}`, `{"kind": "http", "http": {"url": "https://fac.example/x402"}}`, 1)
+	file := strings.Replace(validFile(), `{"kind": "okx", "okx": {"rpcURL": "https://rpc.xlayer.tech"}}`,
+		`{"kind": "http", "http": {"url": "https://fac.example/x402", "rpcURL": "https://rpc.xlayer.tech"}}`, 1)
 	c, err := Parse([]byte(file), Env{EnvDatabaseURL: secretDSN, EnvFacilitatorHeaderPrefix + "Authorization": "Bearer t0k"})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +162,7 @@ func paymentRoute() *v1alpha1.PaymentRoute {
 			},
 			PayTo: "0x1111111111111111111111111111111111111111",
 			Facilitator: v1alpha1.Facilitator{OKX: &v1alpha1.OKXFacilitator{
-				CredentialsSecretRef: v1alpha1.LocalSecretReference{Name: "okx-creds"}, SyncSettle: &sync,
+				CredentialsSecretRef: v1alpha1.LocalSecretReference{Name: "okx-creds"}, SyncSettle: &sync, RPCURL: "https://rpc.xlayer.tech",
 			}},
 			Database: v1alpha1.LedgerDatabase{DatabaseConnection: v1alpha1.DatabaseConnection{
 				ConnectionSecretRef: v1alpha1.SecretKeySelector{Name: "db"},
@@ -181,7 +182,7 @@ func TestFromPaymentRouteRoundTripsThroughLoad(t *testing.T) {
 		c.MaxTimeoutSeconds != v1alpha1.DefaultMaxTimeoutSecs || c.Ledger.Table != "x402_payments" {
 		t.Errorf("rendered = %+v", c)
 	}
-	if c.Facilitator.Kind != KindOKX || !c.Facilitator.OKX.AsyncSettle {
+	if c.Facilitator.Kind != KindOKX || !c.Facilitator.OKX.AsyncSettle || c.Facilitator.OKX.RPCURL != "https://rpc.xlayer.tech" {
 		t.Errorf("facilitator = %+v", c.Facilitator)
 	}
 	if c.Routes[0].Amount != "10000" || c.Routes[1].Amount != "2000000" || c.Routes[1].Settle != SettleBeforeUpstream {
@@ -248,6 +249,7 @@ func TestSecretEnvUsesTheDocumentedNames(t *testing.T) {
 	}
 }
 
+<<<<<<< HEAD
 func TestValidateRefusesPathsThatCannotMatch(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"/reports//live", `not canonical (requests are matched in canonical form): write "/reports/live"`},
@@ -334,5 +336,27 @@ func TestFromPaymentRouteMapsPathOptions(t *testing.T) {
 	r.Spec.Routes[0].Path = "/weather//now"
 	if _, err := FromPaymentRoute(r); err == nil || !strings.Contains(err.Error(), `write "/weather/now"`) {
 		t.Errorf("a non-canonical path rendered: %v", err)
+=======
+func TestOKXAndHTTPFacilitatorsNeedAChainNode(t *testing.T) {
+	// Without a node an unknown settlement outcome could never be resolved.
+	okxFile := strings.Replace(validFile(), `"okx": {"rpcURL": "https://rpc.xlayer.tech"}`, `"okx": {}`, 1)
+	if _, err := Parse([]byte(okxFile), okxEnv()); err == nil || !strings.Contains(err.Error(), "facilitator.okx.rpcURL") {
+		t.Errorf("okx without rpcURL: %v", err)
+	}
+	httpFile := strings.Replace(validFile(), `{"kind": "okx", "okx": {"rpcURL": "https://rpc.xlayer.tech"}}`,
+		`{"kind": "http", "http": {"url": "https://fac.example/x402"}}`, 1)
+	if _, err := Parse([]byte(httpFile), okxEnv()); err == nil || !strings.Contains(err.Error(), "facilitator.http.rpcURL") {
+		t.Errorf("http without rpcURL: %v", err)
+	}
+	r := paymentRoute()
+	r.Spec.Facilitator = v1alpha1.Facilitator{HTTP: &v1alpha1.HTTPFacilitator{URL: "https://fac.example", RPCURL: "wss://rpc.example/ws"}}
+	c, err := FromPaymentRoute(r)
+	if err != nil || c.Facilitator.Kind != KindHTTP || c.Facilitator.HTTP.RPCURL != "wss://rpc.example/ws" {
+		t.Errorf("rendered http facilitator = %+v, %v", c.Facilitator.HTTP, err)
+	}
+	r.Spec.Facilitator.HTTP.RPCURL = ""
+	if _, err := FromPaymentRoute(r); err == nil || !strings.Contains(err.Error(), "rpcURL") {
+		t.Errorf("rendered an http route without rpcURL: %v", err)
+>>>>>>> resolve
 	}
 }

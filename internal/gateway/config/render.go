@@ -113,7 +113,7 @@ func facilitatorOf(f v1alpha1.Facilitator) (Facilitator, error) {
 		}
 		return Facilitator{Kind: KindOKX, OKX: o}, nil
 	case f.HTTP != nil:
-		return Facilitator{Kind: KindHTTP, HTTP: &HTTP{URL: f.HTTP.URL}}, nil
+		return Facilitator{Kind: KindHTTP, HTTP: &HTTP{URL: f.HTTP.URL, RPCURL: f.HTTP.RPCURL}}, nil
 	case f.Onchain != nil:
 		o := &Onchain{RPCURL: f.Onchain.RPCURL}
 		if f.Onchain.ReceiptTimeout != nil {

@@ -201,10 +201,8 @@ func (c *Config) validateFacilitator() []error {
 					bad("facilitator.okx.baseURL: %v", err)
 				}
 			}
-			if f.OKX.RPCURL != "" {
-				if err := checkRPCURL(f.OKX.RPCURL); err != nil {
-					bad("facilitator.okx.rpcURL: %v", err)
-				}
+			if err := checkRPCURL(f.OKX.RPCURL); err != nil {
+				bad("facilitator.okx.rpcURL: %v (the resolver confirms settlements on chain)", err)
 			}
 		}
 		for _, e := range []struct{ name, v string }{{EnvOKXAPIKey, s.OKXAPIKey}, {EnvOKXSecretKey, s.OKXSecretKey}, {EnvOKXPassphrase, s.OKXPassphrase}} {
@@ -215,8 +213,13 @@ func (c *Config) validateFacilitator() []error {
 	case KindHTTP:
 		if f.HTTP == nil || set != 1 {
 			bad("facilitator: kind http needs facilitator.http and no other member")
-		} else if err := checkHTTPURL(f.HTTP.URL); err != nil {
-			bad("facilitator.http.url: %v", err)
+		} else {
+			if err := checkHTTPURL(f.HTTP.URL); err != nil {
+				bad("facilitator.http.url: %v", err)
+			}
+			if err := checkRPCURL(f.HTTP.RPCURL); err != nil {
+				bad("facilitator.http.rpcURL: %v (the resolver looks settlements up on chain)", err)
+			}
 		}
 		for name := range s.FacilitatorHeader {
 			if !headerNameRE.MatchString(name) {

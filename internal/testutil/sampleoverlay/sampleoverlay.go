@@ -117,7 +117,8 @@ func OnchainRoute(name string, l Local) Patch {
 }
 
 // OKXRoute patches the weather-okx sample: upstream, network, the asset (the sample relies on
-// the USDG default), the OKX API base URL and an RPC URL for the operator's domain check.
+// the USDG default), the OKX API base URL and the dev chain's RPC URL (the gateway's
+// resolver and the operator's domain check use it).
 func OKXRoute(name, okxBaseURL string, l Local, asset map[string]any) Patch {
 	return Patch{Kind: "PaymentRoute", Name: name, Ops: []Op{
 		{Op: "replace", Path: "/spec/upstream", Value: map[string]string{"url": l.Upstream}},
