@@ -126,7 +126,6 @@ type PricedRoute struct {
 	// +optional
 	Settle SettleTiming `json:"settle,omitempty"`
 
-<<<<<<< HEAD
 	// replayWindow lets a payer whose response was lost repeat the very same request (method,
 	// path, query and body) within this window and get the stored response again, without a
 	// second upstream call. Unset or 0 (the default): a payment buys exactly one response, and
@@ -136,7 +135,6 @@ type PricedRoute struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('5m')",message="replayWindow must be between 0s and 5m"
 	ReplayWindow *metav1.Duration `json:"replayWindow,omitempty"`
-=======
 	// caseSensitive makes path match only requests that spell it in the same case. By default
 	// (false) `/Reports/x` is priced like `/reports/x`, as case-insensitive upstreams (Express,
 	// many Windows servers) serve them as one resource. Set it only when the upstream is
@@ -149,7 +147,6 @@ type PricedRoute struct {
 	// written.
 	// +optional
 	TrailingSlash TrailingSlashPolicy `json:"trailingSlash,omitempty"`
->>>>>>> paths
 }
 
 // TrailingSlashPolicy says whether a trailing slash changes the resource a path names.

@@ -166,12 +166,8 @@ func TestOKXSettleTimeoutIsPendingThenResolvedThroughOKXStatus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
 	defer cancel()
 	go func() {
-<<<<<<< HEAD
-		_ = e.ledger.RunResolver(ctx, ledger.ResolverConfig{Route: routeName, Resolver: Resolver{Facilitator: client},
-=======
 		// As the gateway runs it: OKX's answer is confirmed on chain.
-		_ = e.ledger.RunResolver(ctx, ledger.ResolverConfig{Resolver: Resolver{Facilitator: client, Chain: e.onchain},
->>>>>>> resolve
+		_ = e.ledger.RunResolver(ctx, ledger.ResolverConfig{Route: routeName, Resolver: Resolver{Facilitator: client, Chain: e.onchain},
 			Interval: 20 * time.Millisecond, MinAge: time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	}()
 	for {

@@ -191,10 +191,6 @@ func (h *Handler) settle(w http.ResponseWriter, r *http.Request, rt *route, p *p
 // record writes an outcome to the ledger or, failing that, to the spool. If neither takes it
 // the row is still settling in the database and the resolver will resolve it.
 func (h *Handler) record(ctx context.Context, rt *route, p *payment, t ledger.Ticket, o ledger.Outcome) {
-<<<<<<< HEAD
-=======
-	id := t.ID
->>>>>>> ledger
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	start := time.Now()

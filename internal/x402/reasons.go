@@ -41,7 +41,6 @@ const (
 	ReasonSettlementPending Reason = "settlement_pending"
 )
 
-<<<<<<< HEAD
 // Reason codes of this gateway's answers that are not about the payload itself.
 const (
 	// ReasonPaymentUsed: the payment settled and was served already; a payment buys one
@@ -53,11 +52,10 @@ const (
 	// ReasonRateLimited: too many refused payments from this client or payer.
 	ReasonRateLimited Reason = "rate_limited"
 )
-=======
+
 // ReasonInvalidPath refuses a request path the gateway cannot canonicalise (a malformed escape, a
 // backslash, a control character, ".." above the root), answered with 400.
 const ReasonInvalidPath Reason = "invalid_path"
->>>>>>> paths
 
 // InvalidError says why a payment is not acceptable. It carries the x402 reason code for the
 // client and a human message that never contains secrets.

@@ -54,7 +54,6 @@ const (
 	SettleBeforeUpstream = "beforeUpstream"
 )
 
-<<<<<<< HEAD
 // MaxReplayWindow bounds Route.ReplayWindow: stored responses are held in memory.
 const MaxReplayWindow = 5 * time.Minute
 
@@ -71,13 +70,12 @@ func (r Route) SettleBefore(method string) bool {
 	}
 	return method != "GET" && method != "HEAD"
 }
-=======
+
 // Trailing-slash policies of a route.
 const (
 	TrailingSlashEquivalent = "Equivalent"
 	TrailingSlashDistinct   = "Distinct"
 )
->>>>>>> paths
 
 // Unpriced-path policies.
 const (
@@ -140,19 +138,16 @@ type Route struct {
 	// Settle is afterUpstream or beforeUpstream; empty settles GET and HEAD requests after the
 	// upstream answered and every other method before the upstream is called (SettleTiming).
 	Settle string `json:"settle,omitempty"`
-<<<<<<< HEAD
 	// ReplayWindow, when set, lets a payer whose response was lost repeat the very same request
 	// (method, path, query, body) within this window and get the stored response; zero (the
 	// default) means a payment buys exactly one response. GET and HEAD on afterUpstream only.
 	ReplayWindow Duration `json:"replayWindow,omitzero"`
-=======
 	// CaseSensitive makes Path match only requests that spell it in the same case; by default
 	// "/Reports/x" is priced like "/reports/x" (case-insensitive upstreams serve them as one).
 	CaseSensitive bool `json:"caseSensitive,omitempty"`
 	// TrailingSlash is Equivalent ("" too: "/a/" is priced as "/a", and "/a" by "/a/*") or
 	// Distinct (the path as written only).
 	TrailingSlash string `json:"trailingSlash,omitempty"`
->>>>>>> paths
 
 	// Amount is Price in atomic units, computed by Load and FromPaymentRoute.
 	Amount string `json:"-"`

@@ -249,7 +249,6 @@ func TestSecretEnvUsesTheDocumentedNames(t *testing.T) {
 	}
 }
 
-<<<<<<< HEAD
 func TestValidateRefusesPathsThatCannotMatch(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"/reports//live", `not canonical (requests are matched in canonical form): write "/reports/live"`},
@@ -336,7 +335,9 @@ func TestFromPaymentRouteMapsPathOptions(t *testing.T) {
 	r.Spec.Routes[0].Path = "/weather//now"
 	if _, err := FromPaymentRoute(r); err == nil || !strings.Contains(err.Error(), `write "/weather/now"`) {
 		t.Errorf("a non-canonical path rendered: %v", err)
-=======
+	}
+}
+
 func TestOKXAndHTTPFacilitatorsNeedAChainNode(t *testing.T) {
 	// Without a node an unknown settlement outcome could never be resolved.
 	okxFile := strings.Replace(validFile(), `"okx": {"rpcURL": "https://rpc.xlayer.tech"}`, `"okx": {}`, 1)
@@ -357,6 +358,5 @@ func TestOKXAndHTTPFacilitatorsNeedAChainNode(t *testing.T) {
 	r.Spec.Facilitator.HTTP.RPCURL = ""
 	if _, err := FromPaymentRoute(r); err == nil || !strings.Contains(err.Error(), "rpcURL") {
 		t.Errorf("rendered an http route without rpcURL: %v", err)
->>>>>>> resolve
 	}
 }

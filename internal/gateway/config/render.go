@@ -68,16 +68,12 @@ func FromPaymentRoute(route *v1alpha1.PaymentRoute) (Config, error) {
 		rc := Route{
 			Path: r.Path, Method: r.Method, Price: r.Price,
 			Description: r.Description, MimeType: r.MimeType, Settle: string(r.Settle),
-<<<<<<< HEAD
+			CaseSensitive: r.CaseSensitive, TrailingSlash: string(r.TrailingSlash),
 		}
 		if r.ReplayWindow != nil {
 			rc.ReplayWindow = D(r.ReplayWindow.Duration)
 		}
 		c.Routes = append(c.Routes, rc)
-=======
-			CaseSensitive: r.CaseSensitive, TrailingSlash: string(r.TrailingSlash),
-		})
->>>>>>> paths
 	}
 	if c.Facilitator, err = facilitatorOf(s.Facilitator); err != nil {
 		return Config{}, err
