@@ -37,7 +37,7 @@ func resolveWith(t *testing.T, e *env, r Resolver) {
 	go func() {
 		defer close(done)
 		_ = e.ledger.RunResolver(ctx, ledger.ResolverConfig{
-			Resolver: r, Interval: 20 * time.Millisecond, MinAge: time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+			Route: routeName, Resolver: r, Interval: 20 * time.Millisecond, MinAge: time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		})
 	}()
 	defer func() { cancel(); <-done }()
