@@ -162,13 +162,15 @@ func TestV1XPaymentIsAccepted(t *testing.T) {
 	}
 }
 
-func TestSequentialReplayServesAgainWithoutSecondCharge(t *testing.T) {
+// TestSequentialReplayIsChargedOnceAndServedOnce: a payment buys one response; the replay gets
+// 402 payment_already_used with the receipt of the one settlement.
+func TestSequentialReplayIsChargedOnceAndServedOnce(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	payer := e.payer(t, 3)
 	h := sign(t, payer, e.requirements())
 	first := e.pay(t, "/weather", h)
 	second := e.pay(t, "/weather", h)
-	if first.status != http.StatusOK || second.status != http.StatusOK {
+	if first.status != http.StatusOK || second.status != http.StatusPaymentRequired || second.json.Reason != string(x402.ReasonPaymentUsed) {
 		t.Fatalf("statuses %d, %d: %s", first.status, second.status, second.body)
 	}
 	if a, b := receiptOf(t, first).Transaction, receiptOf(t, second).Transaction; a != b {
