@@ -18,12 +18,6 @@ import (
 	"github.com/insforge/integrations-operator/internal/x402"
 )
 
-// Reasons of the contract that this branch's x402 package does not define yet.
-const (
-	reasonPaymentInFlight = x402.Reason("payment_in_flight")
-	reasonRateLimited     = x402.Reason("rate_limited")
-)
-
 // refusalLimit is the number of refused payments a client may send in a minute.
 const refusalLimit = 20
 
@@ -82,7 +76,7 @@ func testAbuse(t *testing.T, w *world, s *stack) {
 			switch {
 			case a.Status == 200:
 				ok++
-			case a.Status == http.StatusTooManyRequests && a.JSON.Reason == string(reasonPaymentInFlight) && retryAfter(a) == 2:
+			case a.Status == http.StatusTooManyRequests && a.JSON.Reason == string(x402.ReasonPaymentInFlight) && retryAfter(a) == 2:
 			case a.Status == 402:
 			default:
 				t.Errorf("unexpected answer %v (Retry-After %q)", a, a.Header.Get("Retry-After"))
@@ -119,8 +113,8 @@ func testAbuse(t *testing.T, w *world, s *stack) {
 					t.Errorf("payment %d: %v, want 402 or 429", i, a)
 				}
 			default:
-				if a.Status != http.StatusTooManyRequests || a.JSON.Reason != string(reasonRateLimited) || retryAfter(a) < 1 {
-					t.Errorf("payment %d: %v (Retry-After %q), want 429 %s with Retry-After", i, a, a.Header.Get("Retry-After"), reasonRateLimited)
+				if a.Status != http.StatusTooManyRequests || a.JSON.Reason != string(x402.ReasonRateLimited) || retryAfter(a) < 1 {
+					t.Errorf("payment %d: %v (Retry-After %q), want 429 %s with Retry-After", i, a, a.Header.Get("Retry-After"), x402.ReasonRateLimited)
 				}
 			}
 		}

@@ -33,7 +33,7 @@ func testReplayWindow(t *testing.T, w *world) {
 	}
 	for _, target := range []string{"/feed/r1?q=2", "/feed/r1"} {
 		a := w.client().pay(t, s.gw, target, h)
-		want402(t, a, reasonPaymentUsed)
+		want402(t, a, x402.ReasonPaymentUsed)
 		wantReceipt(t, a, true, tx)
 	}
 	// Another method is another request (a HEAD answer has no body to carry the reason).

@@ -137,7 +137,7 @@ func testHTTPFacilitator(t *testing.T, w *world) {
 			t.Fatalf("the payer's retry: %v", a)
 		}
 		wantReceipt(t, a, true, tx)
-		want402(t, c.pay(t, s.gw, "/reports/w1", h), reasonPaymentUsed)
+		want402(t, c.pay(t, s.gw, "/reports/w1", h), x402.ReasonPaymentUsed)
 		if n := s.up.count("/reports/w1"); n != 2 {
 			t.Errorf("upstream calls %d, want 2 (the withheld first answer and the retry)", n)
 		}

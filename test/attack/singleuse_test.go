@@ -13,9 +13,6 @@ import (
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
 )
 
-// reasonPaymentUsed is x402.ReasonPaymentUsed of the contract (not in this branch's x402).
-const reasonPaymentUsed = x402.Reason("payment_already_used")
-
 // spoofPayer is an address a client claims to be in payer headers.
 const spoofPayer = "0x000000000000000000000000000000000000dEaD"
 
@@ -67,7 +64,7 @@ func testReplay(t *testing.T, w *world, s *stack) {
 	for _, rp := range replays {
 		rp.r.Header = append(rp.r.Header, [2]string{x402.HeaderPaymentSignature, h})
 		a := rp.client.do(t, s.gw, rp.r)
-		want402(t, a, reasonPaymentUsed)
+		want402(t, a, x402.ReasonPaymentUsed)
 		wantReceipt(t, a, true, tx)
 		if a.amount() != priceReports {
 			t.Errorf("%s: the replay's answer carries no fresh challenge: %v", rp.name, a)
@@ -114,7 +111,7 @@ func testConcurrentCopies(t *testing.T, w *world, s *stack) {
 				}
 				answers[i] = a
 				// In flight elsewhere: retry, as a client honouring Retry-After would.
-				busy := a.JSON.Reason == string(x402.ReasonSettlementPending) || a.JSON.Reason == string(reasonPaymentInFlight)
+				busy := a.JSON.Reason == string(x402.ReasonSettlementPending) || a.JSON.Reason == string(x402.ReasonPaymentInFlight)
 				if !busy || time.Now().After(deadline) {
 					return
 				}
@@ -128,7 +125,7 @@ func testConcurrentCopies(t *testing.T, w *world, s *stack) {
 		switch {
 		case a.Status == 200:
 			ok++
-		case a.Status == 402 && a.JSON.Reason == string(reasonPaymentUsed):
+		case a.Status == 402 && a.JSON.Reason == string(x402.ReasonPaymentUsed):
 		default:
 			t.Errorf("unexpected final answer %v", a)
 		}
@@ -161,7 +158,7 @@ func testPaidSpelling(t *testing.T, w *world, s *stack) {
 	if rows := s.rows(t, payer.Address()); len(rows) != 1 || rows[0].Endpoint != "/reports/s3" {
 		t.Errorf("ledger rows %s, want endpoint /reports/s3", describe(rows))
 	}
-	want402(t, c.pay(t, s.gw, "/reports/s3", h), reasonPaymentUsed)
+	want402(t, c.pay(t, s.gw, "/reports/s3", h), x402.ReasonPaymentUsed)
 }
 
 // testValidity: a payment valid for 50 years is refused before anything is recorded.

@@ -534,8 +534,14 @@ func lastToken(v []byte, token string) bool {
 	return asciiEqualFold(bytes.TrimSpace(v), token)
 }
 
-// presign fetches the challenge and signs n payments spread over 64 payer keys. One request
+// presign fetches the challenge and signs n payments spread over payerKeys keys. One request
 // only, so net/http's cost does not matter here.
+// payerKeys is how many payers the signed payments come from. The gateway lets a payer have one
+// payment in flight per route (429 payment_in_flight otherwise), so requests sent together must
+// come from distinct payers: with 1,024 keys, two payments of one payer are 1,024 requests apart,
+// far more than the clients in flight.
+const payerKeys = 1024
+
 func presign(rawURL string, n int) ([]string, error) {
 	client := &http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Get(rawURL)
@@ -548,7 +554,7 @@ func presign(rawURL string, n int) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("challenge (status %d): %w", resp.StatusCode, err)
 	}
-	keys := make([]*ecdsa.PrivateKey, 64)
+	keys := make([]*ecdsa.PrivateKey, payerKeys)
 	for i := range keys {
 		if keys[i], err = crypto.GenerateKey(); err != nil {
 			return nil, fmt.Errorf("payer key: %w", err)
