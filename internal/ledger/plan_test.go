@@ -163,3 +163,51 @@ FROM generate_series(1, $1::int) AS i`, planEachBatchUntil); err != nil {
 		t.Errorf("the prepared batched writes scanned the whole %d-row table %d times in 8 rounds", planEachBatchUntil, n)
 	}
 }
+
+// The resolver's per-route scans must be served by indexes (the route index since version 3
+// dropped the resolver index): they run on every resolver tick,
+// and a table of millions of settled rows must not be read for the handful that are in doubt.
+// With sequential scans disabled the planner still picks one when no index serves a scan, so
+// a "Seq Scan" in the plan means a missing index.
+func TestResolverScansUseIndexes(t *testing.T) {
+	l, pool, _ := newLedger(t)
+	ctx := testCtx(t)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		sql  string
+		args []any
+	}{
+		{"due", l.sql.due, []any{30.0, 600.0, 100, "ns/r"}},
+		{"abandon", l.sql.abandon, []any{60.0, "abandoned", 100, "ns/r"}},
+		{"retention", l.sql.retention, []any{"ns/r", 86400.0, 100}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := conn.Query(ctx, "EXPLAIN "+tc.sql, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, line)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if text := strings.Join(plan, "\n"); strings.Contains(text, "Seq Scan") {
+				t.Errorf("the resolver's %s scan reads the whole table:\n%s", tc.name, text)
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ type migration struct {
 var migrations = []migration{
 	{version: 1, name: "two-phase payments table, indexes, RLS, notify trigger", sql: migration1},
 	{version: 2, name: "served flag, one payment in flight per route and payer, released retention index", sql: migration2},
+	{version: 3, name: "resolver scans through the route index", sql: migration3},
 }
 
 // latestVersion is the version a fully migrated ledger has.
@@ -180,5 +181,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS {INFLIGHT} ON {T} (route, payer_address)
 	WHERE status IN ('verifying', 'settling');
 -- The resolver's retention: a route's released rows by age, without reading the rest.
 CREATE INDEX IF NOT EXISTS {RELEASED_IDX} ON {T} (route, updated_at) WHERE status = 'released';
+`)
+}
+
+// migration3 takes one index off the paid path. Version 1's resolver index covered verifying,
+// settling and pending rows, so each payment wrote it twice (the claim and the settling mark),
+// on top of the in-flight index version 2 added over the same rows. Since version 2 every
+// resolver scan is per route, and the route index (route, status, settled_at) serves them all.
+func migration3(n names) string {
+	r := strings.NewReplacer("{RESOLVER_IDX}", n.index("resolver_idx"))
+	return r.Replace(`
+DROP INDEX IF EXISTS {RESOLVER_IDX};
 `)
 }

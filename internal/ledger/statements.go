@@ -185,6 +185,7 @@ WHERE id = $1 AND claims = $2 AND status IN ('settling', 'pending')`),
 
 		// Rows of one route ($4) due for resolution: older than the bound, doubled per attempt up
 		// to a cap. Every resolver scan is per route: another route's rows are its resolver's.
+		// Served by the route index (route, status, ...), like the other per-route scans.
 		due: r.Replace(`SELECT {COLS}, payload FROM {T}
 WHERE status IN ('settling', 'pending') AND route = $4
 	AND updated_at < now() - least($1::float8 * power(2, least(attempts, 30)), $2::float8) * interval '1 second'
