@@ -122,3 +122,15 @@ func MarkStalled(conds *[]metav1.Condition, generation int64, reason, message st
 	SetCondition(conds, generation, ConditionReady, metav1.ConditionFalse, reason, message)
 	meta.RemoveStatusCondition(conds, ConditionReconciling)
 }
+
+// StatusConditions returns the integration's conditions (for tools that handle both kinds).
+func (in *AuthIntegration) StatusConditions() []metav1.Condition { return in.Status.Conditions }
+
+// StatusObservedGeneration returns the generation the status describes.
+func (in *AuthIntegration) StatusObservedGeneration() int64 { return in.Status.ObservedGeneration }
+
+// StatusConditions returns the route's conditions (for tools that handle both kinds).
+func (in *PaymentRoute) StatusConditions() []metav1.Condition { return in.Status.Conditions }
+
+// StatusObservedGeneration returns the generation the status describes.
+func (in *PaymentRoute) StatusObservedGeneration() int64 { return in.Status.ObservedGeneration }

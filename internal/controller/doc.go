@@ -1,4 +1,4 @@
-// Package controller holds one reconciler per kind (AuthIntegration, PaymentRoute) and the
-// builders of the objects they own. Reconcilers are registered with a manager through Setup in
-// setup.go, which cmd/manager calls.
+// Package controller registers the operator's reconcilers with a manager (Setup), which
+// cmd/manager calls. Each kind's reconcile lives in its own package (authintegration,
+// paymentroute); the machinery they share is kit. docs/architecture.md walks through both.
 package controller

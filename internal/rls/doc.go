@@ -24,10 +24,10 @@
 // alone. Teardown drops only this owner's policies, and drops the shared helper
 // public.requesting_user_id() only when nothing else depends on it.
 //
-// From a controller: keep one PoolCache; Acquire(ctx, "<ns>/<name>", dsn) per reconcile; call
+// From a controller: keep one pgpool.Cache; Acquire(ctx, "<ns>/<name>", dsn) per reconcile; call
 // Reconcile with the spec's mode; on success set SQLApplied=True and Drifted from
 // Result.Drifted()/Summary(), then Verify and set RLSVerified from Verification.OK()/Summary().
 // On error, IsTerminal(err) means Stalled=True with err's message (guard rails, bad spec, bad
 // credentials, missing privileges), otherwise Ready=False and retry with backoff. On deletion
-// with policy Delete call Teardown, then PoolCache.Release.
+// with policy Delete call Teardown, then the cache's Release.
 package rls

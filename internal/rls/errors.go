@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/insforge/integrations-operator/internal/pgpool"
 )
 
 // The errors below are guard rails: the controller maps them to Stalled=True, because retrying
@@ -105,17 +107,16 @@ func IsTerminal(err error) bool {
 		colType  *ColumnTypeError
 		conflict *ConflictError
 		helper   *IncompatibleHelperError
-		dsn      *DSNError
 		parse    *pgconn.ParseConfigError
 	)
 	if errors.As(err, &spec) || errors.As(err, &role) || errors.As(err, &table) || errors.As(err, &column) ||
-		errors.As(err, &colType) || errors.As(err, &conflict) || errors.As(err, &helper) || errors.As(err, &dsn) || errors.As(err, &parse) {
+		errors.As(err, &colType) || errors.As(err, &conflict) || errors.As(err, &helper) || errors.Is(err, pgpool.ErrInvalidDSN) || errors.As(err, &parse) {
 		return true
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
-		case strings.HasPrefix(pgErr.Code, "28"): // invalid authorization: bad password, no pg_hba entry
+		case pgpool.IsAuthFailure(err): // bad password, no pg_hba entry
 			return true
 		case pgErr.Code == "3D000", // database does not exist
 			pgErr.Code == "42501", // insufficient privilege, e.g. not the table owner

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Defaults applied by Load and FromPaymentRoute to fields left empty.
+// Defaults applied by Load (and by the controller when it renders the file) to fields left empty.
 const (
 	DefaultConfigPath        = "/etc/x402-gateway/config.json"
 	DefaultListen            = ":8080"
@@ -149,7 +149,7 @@ type Route struct {
 	// Distinct (the path as written only).
 	TrailingSlash string `json:"trailingSlash,omitempty"`
 
-	// Amount is Price in atomic units, computed by Load and FromPaymentRoute.
+	// Amount is Price in atomic units, computed by Load and ValidateFile.
 	Amount string `json:"-"`
 }
 

@@ -1,16 +1,10 @@
 package config
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/insforge/integrations-operator/api/v1alpha1"
 )
 
 const secretDSN = "postgres://gw:s3cr3t-pw@db:5432/app"
@@ -150,105 +144,6 @@ func TestFacilitatorHeadersFromPrefixedEnv(t *testing.T) {
 	}
 }
 
-func paymentRoute() *v1alpha1.PaymentRoute {
-	sync := false
-	return &v1alpha1.PaymentRoute{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "weather"},
-		Spec: v1alpha1.PaymentRouteSpec{
-			Upstream: v1alpha1.Upstream{Service: &v1alpha1.UpstreamService{Name: "weather", Port: 8080}},
-			Routes: []v1alpha1.PricedRoute{
-				{Path: "/weather", Price: "0.01", Description: "Weather", MimeType: "application/json"},
-				{Path: "/stream/*", Method: "GET", Price: "2", Settle: v1alpha1.SettleBeforeUpstream},
-			},
-			PayTo: "0x1111111111111111111111111111111111111111",
-			Facilitator: v1alpha1.Facilitator{OKX: &v1alpha1.OKXFacilitator{
-				CredentialsSecretRef: v1alpha1.LocalSecretReference{Name: "okx-creds"}, SyncSettle: &sync, RPCURL: "https://rpc.xlayer.tech",
-			}},
-			Database: v1alpha1.LedgerDatabase{DatabaseConnection: v1alpha1.DatabaseConnection{
-				ConnectionSecretRef: v1alpha1.SecretKeySelector{Name: "db"},
-			}},
-			Gateway: v1alpha1.Gateway{UpstreamTimeout: &metav1.Duration{Duration: 5 * time.Second}, UnpricedPaths: v1alpha1.UnpricedReject},
-		},
-	}
-}
-
-func TestFromPaymentRouteRoundTripsThroughLoad(t *testing.T) {
-	c, err := FromPaymentRoute(paymentRoute())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Route != "shop/weather" || c.Upstream != "http://weather.shop.svc:8080" || c.Network != v1alpha1.DefaultNetwork ||
-		c.Asset.Address != v1alpha1.DefaultAssetAddress || c.Asset.Decimals != 6 || c.Asset.EIP712Name != "Global Dollar" ||
-		c.MaxTimeoutSeconds != v1alpha1.DefaultMaxTimeoutSecs || c.Ledger.Table != "x402_payments" {
-		t.Errorf("rendered = %+v", c)
-	}
-	if c.Facilitator.Kind != KindOKX || !c.Facilitator.OKX.AsyncSettle || c.Facilitator.OKX.RPCURL != "https://rpc.xlayer.tech" {
-		t.Errorf("facilitator = %+v", c.Facilitator)
-	}
-	if c.Routes[0].Amount != "10000" || c.Routes[1].Amount != "2000000" || c.Routes[1].Settle != SettleBeforeUpstream {
-		t.Errorf("routes = %+v", c.Routes)
-	}
-	if c.Gateway.UpstreamTimeout.Duration != 5*time.Second || c.Gateway.UnpricedPaths != UnpricedReject || c.Gateway.TrustsForwarded() {
-		t.Errorf("gateway = %+v", c.Gateway)
-	}
-	trusted := paymentRoute()
-	on := true
-	trusted.Spec.Gateway.TrustForwarded = &on
-	if tc, err := FromPaymentRoute(trusted); err != nil || !tc.Gateway.TrustsForwarded() {
-		t.Errorf("spec.gateway.trustForwarded true renders %+v, %v", tc.Gateway, err)
-	}
-	raw, err := c.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := Parse(raw, okxEnv())
-	if err != nil {
-		t.Fatalf("the rendered file does not load: %v\n%s", err, raw)
-	}
-	loaded.Secrets = Secrets{}
-	a, _ := json.Marshal(loaded)
-	b, _ := json.Marshal(c)
-	if string(a) != string(b) {
-		t.Errorf("round trip differs:\n%s\n%s", a, b)
-	}
-}
-
-func TestFromPaymentRouteRejectsBadSpec(t *testing.T) {
-	r := paymentRoute()
-	r.Spec.Routes[0].Price = "0.0000001" // more decimals than USDG has
-	if _, err := FromPaymentRoute(r); err == nil || !strings.Contains(err.Error(), "routes[0].price") {
-		t.Errorf("err = %v", err)
-	}
-	r = paymentRoute()
-	r.Spec.Facilitator = v1alpha1.Facilitator{}
-	if _, err := FromPaymentRoute(r); err == nil {
-		t.Error("a spec without facilitator rendered")
-	}
-}
-
-func TestSecretEnvUsesTheDocumentedNames(t *testing.T) {
-	env, from := SecretEnv(paymentRoute())
-	got := map[string]string{}
-	for _, e := range env {
-		got[e.Name] = e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
-	}
-	want := map[string]string{EnvDatabaseURL: "db/uri", EnvOKXAPIKey: "okx-creds/apiKey", EnvOKXSecretKey: "okx-creds/secretKey", EnvOKXPassphrase: "okx-creds/passphrase"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %q, want %q", k, got[k], v)
-		}
-	}
-	if len(from) != 0 {
-		t.Errorf("envFrom = %+v", from)
-	}
-	r := paymentRoute()
-	r.Spec.Facilitator = v1alpha1.Facilitator{HTTP: &v1alpha1.HTTPFacilitator{URL: "https://f", HeadersSecretRef: &v1alpha1.LocalSecretReference{Name: "hdrs"}}}
-	_, from = SecretEnv(r)
-	if len(from) != 1 || from[0].Prefix != EnvFacilitatorHeaderPrefix || from[0].SecretRef.Name != "hdrs" {
-		t.Errorf("envFrom = %+v", from)
-	}
-}
-
 func TestValidateRefusesPathsThatCannotMatch(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"/reports//live", `not canonical (requests are matched in canonical form): write "/reports/live"`},
@@ -321,23 +216,6 @@ func TestValidateRouteOptions(t *testing.T) {
 	}
 }
 
-func TestFromPaymentRouteMapsPathOptions(t *testing.T) {
-	r := paymentRoute()
-	r.Spec.Routes[0].CaseSensitive = true
-	r.Spec.Routes[0].TrailingSlash = v1alpha1.TrailingSlashDistinct
-	c, err := FromPaymentRoute(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.Routes[0].CaseSensitive || c.Routes[0].TrailingSlash != TrailingSlashDistinct || c.Routes[1].CaseSensitive || c.Routes[1].TrailingSlash != "" {
-		t.Errorf("routes = %+v", c.Routes)
-	}
-	r.Spec.Routes[0].Path = "/weather//now"
-	if _, err := FromPaymentRoute(r); err == nil || !strings.Contains(err.Error(), `write "/weather/now"`) {
-		t.Errorf("a non-canonical path rendered: %v", err)
-	}
-}
-
 func TestOKXAndHTTPFacilitatorsNeedAChainNode(t *testing.T) {
 	// Without a node an unknown settlement outcome could never be resolved.
 	okxFile := strings.Replace(validFile(), `"okx": {"rpcURL": "https://rpc.xlayer.tech"}`, `"okx": {}`, 1)
@@ -349,14 +227,5 @@ func TestOKXAndHTTPFacilitatorsNeedAChainNode(t *testing.T) {
 	if _, err := Parse([]byte(httpFile), okxEnv()); err == nil || !strings.Contains(err.Error(), "facilitator.http.rpcURL") {
 		t.Errorf("http without rpcURL: %v", err)
 	}
-	r := paymentRoute()
-	r.Spec.Facilitator = v1alpha1.Facilitator{HTTP: &v1alpha1.HTTPFacilitator{URL: "https://fac.example", RPCURL: "wss://rpc.example/ws"}}
-	c, err := FromPaymentRoute(r)
-	if err != nil || c.Facilitator.Kind != KindHTTP || c.Facilitator.HTTP.RPCURL != "wss://rpc.example/ws" {
-		t.Errorf("rendered http facilitator = %+v, %v", c.Facilitator.HTTP, err)
-	}
-	r.Spec.Facilitator.HTTP.RPCURL = ""
-	if _, err := FromPaymentRoute(r); err == nil || !strings.Contains(err.Error(), "rpcURL") {
-		t.Errorf("rendered an http route without rpcURL: %v", err)
-	}
+
 }

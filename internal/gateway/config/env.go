@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Environment variables that carry secrets. The controller sets them from Secrets (SecretEnv);
+// Environment variables that carry secrets. The controller sets them from Secrets;
 // the gateway reads them in Load. Nothing else carries a secret.
 const (
 	// EnvDatabaseURL is the PostgreSQL URL of the ledger database.

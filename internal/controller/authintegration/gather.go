@@ -1,0 +1,98 @@
+package authintegration
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/controller/kit"
+)
+
+// secretRefs makes a change of a referenced Secret reconcile the integration.
+var secretRefs = kit.SecretRefs[*v1alpha1.AuthIntegration]{
+	Index: ".spec.authSecretRefs",
+	List:  func() client.ObjectList { return &v1alpha1.AuthIntegrationList{} },
+	Refs:  referencedSecrets,
+}
+
+// readSecret is one Secret as read: its content, or a new empty Secret named like it when it
+// does not exist. The values are key material: they go into Secrets and nowhere else.
+type readSecret struct {
+	secret corev1.Secret
+	exists bool
+}
+
+// facts is what one reconcile read before deciding anything.
+type facts struct {
+	// jwt is the generated or adopted JWT Secret; jwtErr a read failure.
+	jwt    readSecret
+	jwtErr error
+	// exports are the export Secrets, in spec order; exportsErr the first read failure.
+	exports    []readSecret
+	exportsErr error
+	// dsn is the database connection URL (a secret); dsnErr says why it is not there.
+	dsn    string
+	dsnErr error
+}
+
+// gather reads every Secret the integration reads or writes.
+func (r *Reconciler) gather(ctx context.Context, ai *v1alpha1.AuthIntegration) facts {
+	var f facts
+	switch jwt := ai.Spec.JWT; {
+	case jwt.Generate != nil:
+		f.jwt, f.jwtErr = r.readSecret(ctx, ai.Namespace, jwt.Generate.SecretName, "the JWT Secret")
+	case jwt.ExistingSecretRef != nil:
+		f.jwt, f.jwtErr = r.readSecret(ctx, ai.Namespace, jwt.ExistingSecretRef.Name, "the JWT Secret")
+	}
+	for _, e := range ai.Spec.Exports {
+		s, err := r.readSecret(ctx, ai.Namespace, e.SecretName, "the export Secret")
+		if err != nil {
+			f.exportsErr = err
+			break
+		}
+		f.exports = append(f.exports, s)
+	}
+	f.dsn, f.dsnErr = r.connectionDSN(ctx, ai)
+	return f
+}
+
+// readSecret reads a Secret; a missing one is returned empty with exists false.
+func (r *Reconciler) readSecret(ctx context.Context, ns, name, what string) (readSecret, error) {
+	var s readSecret
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &s.secret); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return s, fmt.Errorf("reading %s %s: %w", what, name, err)
+		}
+		s.secret = corev1.Secret{}
+		s.secret.Namespace, s.secret.Name = ns, name
+		return s, nil
+	}
+	s.exists = true
+	return s, nil
+}
+
+// connectionDSN reads the connection URL from the referenced Secret. A missing Secret or key is a
+// kit.StalledError naming them; the value never leaves this function except to the pool cache.
+func (r *Reconciler) connectionDSN(ctx context.Context, ai *v1alpha1.AuthIntegration) (string, error) {
+	ref := ai.Spec.Database.ConnectionSecretRef
+	key := ref.KeyOrDefault(v1alpha1.DefaultConnectionSecretKey)
+	var sec corev1.Secret
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ai.Namespace, Name: ref.Name}, &sec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", kit.Stall(v1alpha1.ReasonSecretNotFound,
+				"Secret %s (database.connectionSecretRef) not found in namespace %s", ref.Name, ai.Namespace)
+		}
+		return "", fmt.Errorf("reading the connection Secret %s: %w", ref.Name, err)
+	}
+	dsn := string(sec.Data[key])
+	if dsn == "" {
+		return "", kit.Stall(v1alpha1.ReasonSecretKeyMissing,
+			"Secret %s (database.connectionSecretRef) has no key %s", ref.Name, key)
+	}
+	return dsn, nil
+}

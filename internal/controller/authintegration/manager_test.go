@@ -1,0 +1,201 @@
+package authintegration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/testutil/controllertest"
+	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
+	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
+	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+)
+
+// TestSamplesReachReady applies every provider's sample from config/samples, each against its own
+// InsForge-like database, through a running manager.
+func TestSamplesReachReady(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Shared(t)
+	ctx := context.Background()
+	providers := []string{"clerk", "auth0", "workos", "kinde", "stytch", "betterauth"}
+	type setup struct {
+		ai *integrationsv1alpha1.AuthIntegration
+		db *pgtest.Database
+	}
+	setups := map[string]setup{}
+	var namespaces []string
+	for _, p := range providers {
+		ai := loadSample(t, env.Root, p)
+		ai.Namespace = env.Namespace(t)
+		namespaces = append(namespaces, ai.Namespace)
+		db := insforgetest.NewDatabase(t, insforgetest.Options{AuthJWT: p != "kinde"}) // kinde: an InsForge older than auth.jwt()
+		for _, tbl := range ai.Spec.Tables {
+			if !tbl.CreateIfMissing {
+				userTable(t, db, tbl.Name)
+			}
+		}
+		controllertest.PutSecret(t, env.Client, ai.Namespace, "insforge-db", map[string]string{"uri": db.URL})
+		if ref := ai.Spec.JWT.ExistingSecretRef; ref != nil {
+			controllertest.PutSecret(t, env.Client, ai.Namespace, ref.Name, map[string]string{ref.Key: "insforge-own-jwt-secret-" + strings.Repeat("s", 40)})
+		}
+		setups[p] = setup{ai: ai, db: db}
+	}
+	startManager(t, env, namespaces...)
+	for _, p := range providers {
+		if err := env.Client.Create(ctx, setups[p].ai); err != nil {
+			t.Fatalf("creating the %s sample: %v", p, err)
+		}
+	}
+
+	for _, p := range providers {
+		s := setups[p]
+		key := types.NamespacedName{Namespace: s.ai.Namespace, Name: s.ai.Name}
+		controllertest.Eventually(t, 60*time.Second, func() string { return readyMessage(env.Client, key) })
+		var ai integrationsv1alpha1.AuthIntegration
+		if err := env.Client.Get(ctx, key, &ai); err != nil {
+			t.Fatal(err)
+		}
+		controllertest.AssertReady(t, &ai, "")
+		controllertest.WantCondition(t, &ai, integrationsv1alpha1.ConditionRLSVerified, metav1.ConditionTrue, integrationsv1alpha1.ReasonVerified)
+		secretReady := controllertest.WantCondition(t, &ai, integrationsv1alpha1.ConditionSecretReady, metav1.ConditionTrue, "")
+
+		f := &fixture{t: t, ctx: ctx, c: env.Client, ns: s.ai.Namespace, db: s.db}
+		for _, tbl := range ai.Spec.Tables {
+			want := 4
+			if len(tbl.Policies) > 0 {
+				want = len(tbl.Policies)
+			}
+			if n := f.policyCount(tbl.Name, ai.Name); n != want || !f.rlsEnabled(tbl.Name) {
+				t.Errorf("%s: table %s has %d of %d policies, RLS %v", p, tbl.Name, n, want, f.rlsEnabled(tbl.Name))
+			}
+		}
+
+		// The JWT secret and its exports.
+		jwtName, jwtKey := "", "JWT_SECRET"
+		if g := ai.Spec.JWT.Generate; g != nil {
+			jwtName = g.SecretName
+			jwt := f.getSecret(jwtName)
+			if !metav1.IsControlledBy(jwt, &ai) {
+				t.Errorf("%s: generated Secret %s has no controller reference (ownership Owned by default)", p, jwtName)
+			}
+		} else {
+			jwtName, jwtKey = ai.Spec.JWT.ExistingSecretRef.Name, ai.Spec.JWT.ExistingSecretRef.Key
+		}
+		value := string(f.getSecret(jwtName).Data[jwtKey])
+		if len(value) < 32 || ai.Status.JWT == nil || ai.Status.JWT.Fingerprint == "" || ai.Status.JWT.SecretName != jwtName {
+			t.Errorf("%s: JWT secret %s (%d chars), status %+v", p, jwtName, len(value), ai.Status.JWT)
+		}
+		for _, e := range ai.Spec.Exports {
+			exp := f.getSecret(e.SecretName)
+			if string(exp.Data[integrationsv1alpha1.DefaultExportKey]) != value {
+				t.Errorf("%s: export %s does not hold the JWT secret under %s", p, e.SecretName, integrationsv1alpha1.DefaultExportKey)
+			}
+			if !metav1.IsControlledBy(exp, &ai) {
+				t.Errorf("%s: export %s is not owned by the integration", p, e.SecretName)
+			}
+		}
+		if p == "clerk" && !strings.Contains(secretReady.Message, `{"role":"authenticated","aud":"insforge-api"}`) {
+			t.Errorf("clerk: SecretReady does not explain the JWT template: %q", secretReady.Message)
+		}
+		if p == "betterauth" && f.queryInt(`SELECT count(*)::int FROM pg_namespace WHERE nspname = 'better_auth'`) != 1 {
+			t.Errorf("betterauth: no better_auth schema")
+		}
+		var evs corev1.EventList
+		if err := env.Client.List(ctx, &evs); err != nil {
+			t.Fatal(err)
+		}
+		var notes []string
+		for _, e := range evs.Items {
+			notes = append(notes, e.Message)
+		}
+		controllertest.AssertNoLeak(t, &ai, notes, value, s.db.URL)
+	}
+}
+
+// TestConnectionSecretChangesReconcile proves the Secret watch: the integration recovers from a
+// missing Secret and a missing key as soon as they are fixed, long before the drift interval.
+func TestConnectionSecretChangesReconcile(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Shared(t)
+	ns := env.Namespace(t)
+	db := insforgetest.NewDatabase(t, insforgetest.Options{AuthJWT: true})
+	userTable(t, db, "todos")
+	r := startManager(t, env, ns)
+	ai := todos("app")
+	ai.Namespace = ns
+	ai.Spec.DriftCheckInterval = &metav1.Duration{Duration: time.Hour}
+	if err := env.Client.Create(context.Background(), ai); err != nil {
+		t.Fatal(err)
+	}
+	key := types.NamespacedName{Namespace: ns, Name: "app"}
+	stalledWith := func(reason, mention string) func() string {
+		return func() string {
+			var got integrationsv1alpha1.AuthIntegration
+			if err := env.Client.Get(context.Background(), key, &got); err != nil {
+				return err.Error()
+			}
+			c := meta.FindStatusCondition(got.Status.Conditions, integrationsv1alpha1.ConditionStalled)
+			if c == nil || c.Reason != reason || !strings.Contains(c.Message, mention) {
+				return fmt.Sprintf("want Stalled %s mentioning %q, have %+v", reason, mention, got.Status.Conditions)
+			}
+			return ""
+		}
+	}
+	controllertest.Eventually(t, 30*time.Second, stalledWith(integrationsv1alpha1.ReasonSecretNotFound, "Secret insforge-db"))
+	controllertest.PutSecret(t, env.Client, ns, "insforge-db", map[string]string{"url": db.URL})
+	controllertest.Eventually(t, 30*time.Second, stalledWith(integrationsv1alpha1.ReasonSecretKeyMissing, "no key uri"))
+	controllertest.PutSecret(t, env.Client, ns, "insforge-db", map[string]string{"uri": db.URL})
+	controllertest.Eventually(t, 30*time.Second, func() string { return readyMessage(env.Client, key) })
+	if r.Pools.Len() != 1 {
+		t.Fatalf("%d pools open, want 1", r.Pools.Len())
+	}
+
+	// Deletion through the manager: Delete adds the finalizer, deleting drops the policies.
+	var got integrationsv1alpha1.AuthIntegration
+	if err := env.Client.Get(context.Background(), key, &got); err != nil {
+		t.Fatal(err)
+	}
+	got.Spec.DeletionPolicy = integrationsv1alpha1.DeletionDelete
+	if err := env.Client.Update(context.Background(), &got); err != nil {
+		t.Fatal(err)
+	}
+	controllertest.Eventually(t, 30*time.Second, func() string {
+		if err := env.Client.Get(context.Background(), key, &got); err != nil {
+			return err.Error()
+		}
+		if !controllerutil.ContainsFinalizer(&got, authFinalizer) {
+			return "no finalizer yet"
+		}
+		return ""
+	})
+	if err := env.Client.Delete(context.Background(), &got); err != nil {
+		t.Fatal(err)
+	}
+	controllertest.Eventually(t, 30*time.Second, func() string {
+		err := env.Client.Get(context.Background(), key, &got)
+		if apierrors.IsNotFound(err) {
+			return ""
+		}
+		return fmt.Sprintf("still there (%v): %+v", err, got.Status.Conditions)
+	})
+	f := &fixture{t: t, ctx: context.Background(), db: db}
+	if n := f.policyCount("todos", "app"); n != 0 {
+		t.Fatalf("%d policies left after deletion", n)
+	}
+	controllertest.Eventually(t, 10*time.Second, func() string {
+		if n := r.Pools.Len(); n != 0 {
+			return fmt.Sprintf("%d pools open", n)
+		}
+		return ""
+	})
+}

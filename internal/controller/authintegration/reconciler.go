@@ -1,0 +1,183 @@
+// Package authintegration reconciles AuthIntegrations: an InsForge database's row-level security
+// (the requesting_user_id() helper, TEXT user id columns, policies, grants) and the JWT secret
+// (generated and rotated, or adopted) with its exports.
+//
+// One reconcile reads as: gather (the Secrets it reads and writes, gather.go) → decide (pure:
+// the JWT secret's next state and the exports' contents, decide.go) → act (write the Secrets,
+// bring the database to the spec and verify isolation, act.go) → status (pure, status.go) and
+// events, written when they changed. Deletion is delete.go.
+package authintegration
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/controller/kit"
+	"github.com/insforge/integrations-operator/internal/jwtsecret"
+	"github.com/insforge/integrations-operator/internal/pgpool"
+)
+
+const (
+	// defaultDeletionTimeout bounds how long a Delete teardown is retried before the finalizer
+	// is removed anyway, so that an unreachable database never blocks deletion forever.
+	defaultDeletionTimeout = 10 * time.Minute
+	defaultConcurrency     = 4
+)
+
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+
+// Reconciler keeps an InsForge database's row-level security and the JWT secret in line with an
+// AuthIntegration.
+type Reconciler struct {
+	Client client.Client
+	Scheme *runtime.Scheme
+	Events kit.Events
+	// Clock drives rotation, drift-check and deletion times; tests replace it.
+	Clock clock.PassiveClock
+	// NewSecret generates JWT secrets; tests replace it.
+	NewSecret func() (string, error)
+	// DeletionTimeout bounds the retries of a Delete teardown.
+	DeletionTimeout time.Duration
+	// MaxConcurrentReconciles is the number of integrations reconciled at once (default 4):
+	// most of a reconcile is waiting for the database.
+	MaxConcurrentReconciles int
+	// Pools shares connection pools between the resources on one database.
+	Pools *pgpool.Cache
+
+	metrics *metrics
+}
+
+// New returns a reconciler that takes database pools from pools and registers its metrics with
+// reg (controller-runtime's metrics.Registry in the manager).
+func New(c client.Client, scheme *runtime.Scheme, rec events.EventRecorder, pools *pgpool.Cache, reg prometheus.Registerer) (*Reconciler, error) {
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Reconciler{
+		Client:                  c,
+		Scheme:                  scheme,
+		Events:                  kit.Events{Recorder: rec},
+		Pools:                   pools,
+		Clock:                   clock.RealClock{},
+		NewSecret:               jwtsecret.NewSecret,
+		DeletionTimeout:         defaultDeletionTimeout,
+		MaxConcurrentReconciles: defaultConcurrency,
+		metrics:                 m,
+	}, nil
+}
+
+// Setup creates the reconciler and registers it with the manager.
+func Setup(mgr ctrl.Manager, pools *pgpool.Cache) (*Reconciler, error) {
+	r, err := New(mgr.GetClient(), mgr.GetScheme(), mgr.GetEventRecorder("authintegration-controller"), pools, crmetrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
+		return nil, fmt.Errorf("setting up the AuthIntegration controller: %w", err)
+	}
+	return r, nil
+}
+
+// SetupWithManager watches AuthIntegrations and the Secrets they reference.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := secretRefs.Setup(ctx, mgr, &v1alpha1.AuthIntegration{}); err != nil {
+		return err
+	}
+	b := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.AuthIntegration{}, kit.SpecChanges())
+	return secretRefs.Watch(b, r.Client).
+		Named("authintegration").
+		WithOptions(kit.Options(r.MaxConcurrentReconciles)).
+		Complete(r)
+}
+
+// Reconcile brings one AuthIntegration's database and Secrets to its spec and reports in status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var ai v1alpha1.AuthIntegration
+	if err := r.Client.Get(ctx, req.NamespacedName, &ai); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Gone without a finalizer (Retain): nothing to do in the database.
+			r.Pools.Release(poolUser(req.NamespacedName))
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("reading the AuthIntegration: %w", err)
+	}
+	if !ai.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, &ai)
+	}
+	if err := r.syncFinalizer(ctx, &ai); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	now := r.Clock.Now()
+	f := r.gather(ctx, &ai)
+	p := decide(&ai, f, now, r.newSecret, r.Scheme)
+	obs := r.act(ctx, &ai, p)
+	// Kubernetes API failures (conflicts, timeouts) are retried without touching status.
+	for _, err := range []error{obs.jwtErr, obs.exportsErr} {
+		if kit.IsAPIError(err) {
+			r.metrics.outcomes.WithLabelValues(outcomeError).Inc()
+			return ctrl.Result{}, err
+		}
+	}
+
+	base := ai.DeepCopy()
+	st, v := computeStatus(&ai, obs)
+	ai.Status = *st
+	r.emitEvents(&ai, &base.Status, obs, v)
+	if v.driftFound {
+		r.metrics.drift.Inc()
+	}
+	r.metrics.outcomes.WithLabelValues(v.outcome).Inc()
+	if err := r.writeStatus(ctx, base, &ai, driftInterval(&ai)); err != nil {
+		return ctrl.Result{}, err
+	}
+	if v.transient != nil {
+		// Returning the error makes the rate limiter back off exponentially.
+		return ctrl.Result{}, v.transient
+	}
+	after := driftInterval(&ai)
+	if d := obs.jwt.requeueAfter; d > 0 && d < after {
+		after = d
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// writeStatus writes the status when it changed. lastDriftCheckTime alone is refreshed only
+// after half a drift interval, so that event-triggered reconciles do not each write status.
+func (r *Reconciler) writeStatus(ctx context.Context, base, ai *v1alpha1.AuthIntegration, interval time.Duration) error {
+	old, next := base.Status.DeepCopy(), ai.Status.DeepCopy()
+	if old.LastDriftCheckTime != nil && next.LastDriftCheckTime != nil &&
+		next.LastDriftCheckTime.Sub(old.LastDriftCheckTime.Time) < interval/2 {
+		next.LastDriftCheckTime = old.LastDriftCheckTime
+	}
+	if equality.Semantic.DeepEqual(old, next) {
+		return nil
+	}
+	ai.Status = *next
+	return kit.PatchStatus(ctx, r.Client, base, ai)
+}
+
+// newSecret is the generator handed to jwtsecret.Decide.
+func (r *Reconciler) newSecret() (string, error) {
+	if r.NewSecret == nil {
+		return jwtsecret.NewSecret()
+	}
+	return r.NewSecret()
+}
+
+// poolUser names an integration in the shared pool cache.
+func poolUser(key types.NamespacedName) string { return "authintegration/" + key.String() }

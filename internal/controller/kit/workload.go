@@ -1,0 +1,190 @@
+package kit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Workload is what the operator runs for a resource: a ConfigMap with its config, a
+// Deployment, a Service and a PodDisruptionBudget, all named alike and owned by the resource.
+type Workload struct {
+	ConfigMap  *corev1.ConfigMap
+	Deployment *appsv1.Deployment
+	Service    *corev1.Service
+	PDB        *policyv1.PodDisruptionBudget
+}
+
+// Objects lists the workload in apply order: the ConfigMap first (pods mount it).
+func (w *Workload) Objects() []client.Object {
+	return []client.Object{w.ConfigMap, w.Deployment, w.Service, w.PDB}
+}
+
+// Digest digests every object, so any change to what would be applied shows.
+func (w *Workload) Digest() (string, error) {
+	raw, err := json.Marshal(w.Objects())
+	if err != nil {
+		return "", fmt.Errorf("digesting the workload: %w", err)
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// ChildName names a resource's child object: owner+suffix when it fits 63 characters (a Service
+// name, DNS-1035), else shortened with a hash of owner, so that distinct owners keep distinct
+// names.
+func ChildName(owner, suffix string) string {
+	name := owner + suffix
+	if len(name) <= 63 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(owner))
+	keep := 63 - len(suffix) - 9
+	return strings.TrimRight(owner[:keep], "-.") + "-" + hex.EncodeToString(sum[:4]) + suffix
+}
+
+// PodSecurity is the hardened pod security context of every managed workload: non-root as uid,
+// the runtime's default seccomp profile.
+func PodSecurity(uid int64) *corev1.PodSecurityContext {
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		RunAsUser:      ptr.To(uid),
+		RunAsGroup:     ptr.To(uid),
+		FSGroup:        ptr.To(uid),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// ContainerSecurity is the hardened container security context: no privilege, no capability, a
+// read-only root file system.
+func ContainerSecurity() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsNonRoot:             ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		Privileged:               ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// Replicas is a Deployment's desired replica count: the applied spec's, or 1 when unset (the
+// count then belongs to whoever scales it).
+func Replicas(d *appsv1.Deployment) int32 { return ptr.Deref(d.Spec.Replicas, 1) }
+
+// DeploymentAvailable reads availability from a Deployment's status: the current generation
+// observed, every replica updated and available. The message says which is missing.
+func DeploymentAvailable(d *appsv1.Deployment) (bool, string) {
+	if d == nil {
+		return false, "the Deployment is not applied yet"
+	}
+	want := Replicas(d)
+	s := d.Status
+	switch {
+	case s.ObservedGeneration < d.Generation:
+		return false, fmt.Sprintf("Deployment %s: generation %d not observed yet", d.Name, d.Generation)
+	case s.UpdatedReplicas < want:
+		return false, fmt.Sprintf("Deployment %s: %d of %d replicas updated", d.Name, s.UpdatedReplicas, want)
+	case s.AvailableReplicas < want:
+		return false, fmt.Sprintf("Deployment %s: %d of %d replicas available", d.Name, s.AvailableReplicas, want)
+	}
+	return true, fmt.Sprintf("Deployment %s: %d of %d replicas available", d.Name, s.AvailableReplicas, want)
+}
+
+// Apply writes a rendered object with server-side apply as ManagerName and reads the server's
+// answer back into obj (generation, status, resourceVersion).
+//
+// Server-side apply rather than CreateOrUpdate: the rendered object is the whole intent and the
+// API server merges it field by field, so there is no read-modify-write and no diffing against
+// server-side defaults; fields we never render (annotations added by kubectl or other tools,
+// defaults) stay with their owners; and applying an unchanged object writes nothing (no new
+// resourceVersion, no watch event), so a steady state costs no writes. ForceOwnership takes back
+// fields someone edited by hand: the resource is the source of truth for what it renders.
+func Apply(ctx context.Context, c client.Client, obj client.Object) error {
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return fmt.Errorf("converting %T %s for apply: %w", obj, obj.GetName(), err)
+	}
+	u := &unstructured.Unstructured{Object: raw}
+	// A typed object always carries these; applying them would claim ownership of nothing useful.
+	delete(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(ManagerName), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
+		return fmt.Errorf("reading the applied %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	return nil
+}
+
+// AppliedRecords remembers, per owner, what was last applied: a digest of the rendered objects
+// and the resourceVersions the API server answered with. While the digest is the same and the
+// live children still carry those versions, nothing changed on either side and the apply is
+// skipped: a burst of events triggers many reconciles, and each would otherwise send a no-op
+// apply per child. Any edit of a child changes its resourceVersion, so drift is still taken back
+// on the reconcile its watch event triggers. Safe for concurrent use.
+type AppliedRecords struct {
+	mu      sync.Mutex
+	records map[types.NamespacedName]appliedRecord
+}
+
+type appliedRecord struct {
+	digest   string
+	versions []string // of the objects, in order
+}
+
+// Unchanged reports whether owner's children (objs, as rendered now, with that digest) are
+// exactly as last applied. Read errors count as "changed": the apply then decides.
+func (a *AppliedRecords) Unchanged(ctx context.Context, c client.Reader, owner types.NamespacedName, digest string, objs []client.Object) bool {
+	a.mu.Lock()
+	rec, ok := a.records[owner]
+	a.mu.Unlock()
+	if !ok || rec.digest != digest || len(rec.versions) != len(objs) {
+		return false
+	}
+	for i, obj := range objs {
+		live, ok := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
+		if !ok || c.Get(ctx, client.ObjectKeyFromObject(obj), live) != nil || live.GetResourceVersion() != rec.versions[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Record remembers the applied objects' versions under digest.
+func (a *AppliedRecords) Record(owner types.NamespacedName, digest string, applied []client.Object) {
+	rec := appliedRecord{digest: digest, versions: make([]string, len(applied))}
+	for i, obj := range applied {
+		rec.versions[i] = obj.GetResourceVersion()
+	}
+	a.mu.Lock()
+	if a.records == nil {
+		a.records = map[types.NamespacedName]appliedRecord{}
+	}
+	a.records[owner] = rec
+	a.mu.Unlock()
+}
+
+// Forget drops owner's record (the owner was deleted).
+func (a *AppliedRecords) Forget(owner types.NamespacedName) {
+	a.mu.Lock()
+	delete(a.records, owner)
+	a.mu.Unlock()
+}
