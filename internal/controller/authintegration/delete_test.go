@@ -17,7 +17,7 @@ import (
 // deleteObject asks the API server to delete the integration.
 func (f *fixture) deleteObject(name string) {
 	f.t.Helper()
-	if err := f.c.Delete(f.ctx, f.get(name)); err != nil {
+	if err := f.c.Delete(f.ctx, f.Get(name)); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -40,9 +40,9 @@ func TestDeletionPolicyDeleteDropsThePolicies(t *testing.T) {
 	ai := todos("app")
 	ai.Spec.DeletionPolicy = integrationsv1alpha1.DeletionDelete
 	ai.Spec.Exports = []integrationsv1alpha1.SecretExport{{SecretName: "app-export"}}
-	f.create(ai)
+	f.Create(ai)
 	f.reconcileOK("app")
-	owner := f.get("app")
+	owner := f.Get("app")
 	controllertest.AssertReady(t, owner, "")
 	if !controllerutil.ContainsFinalizer(owner, authFinalizer) {
 		t.Fatal("no finalizer with deletionPolicy Delete")
@@ -88,18 +88,18 @@ func TestDeletionPolicyRetainLeavesTheDatabase(t *testing.T) {
 	userTable(t, f.db, "todos")
 	ai := todos("app")
 	ai.Spec.DeletionPolicy = integrationsv1alpha1.DeletionDelete
-	f.create(ai)
+	f.Create(ai)
 	f.reconcileOK("app")
-	if !controllerutil.ContainsFinalizer(f.get("app"), authFinalizer) {
+	if !controllerutil.ContainsFinalizer(f.Get("app"), authFinalizer) {
 		t.Fatal("no finalizer with deletionPolicy Delete")
 	}
 
 	// Switching to Retain removes the finalizer.
-	f.update("app", func(ai *integrationsv1alpha1.AuthIntegration) {
+	f.Update("app", func(ai *integrationsv1alpha1.AuthIntegration) {
 		ai.Spec.DeletionPolicy = integrationsv1alpha1.DeletionRetain
 	})
 	f.reconcileOK("app")
-	if controllerutil.ContainsFinalizer(f.get("app"), authFinalizer) {
+	if controllerutil.ContainsFinalizer(f.Get("app"), authFinalizer) {
 		t.Fatal("the finalizer stayed after switching to Retain")
 	}
 
@@ -124,7 +124,7 @@ func TestDeletionNeverBlocksForever(t *testing.T) {
 		userTable(t, f.db, "todos")
 		ai := todos("app")
 		ai.Spec.DeletionPolicy = integrationsv1alpha1.DeletionDelete
-		f.create(ai)
+		f.Create(ai)
 		f.reconcileOK("app")
 		if err := f.c.Delete(f.ctx, f.getSecret("insforge-db")); err != nil {
 			t.Fatal(err)
@@ -147,17 +147,17 @@ func TestDeletionNeverBlocksForever(t *testing.T) {
 		userTable(t, f.db, "todos")
 		ai := todos("app")
 		ai.Spec.DeletionPolicy = integrationsv1alpha1.DeletionDelete
-		f.create(ai)
+		f.Create(ai)
 		f.reconcileOK("app")
 		f.secret("insforge-db", map[string]string{"uri": "postgres://op:pw@127.0.0.1:1/insforge?connect_timeout=2"})
 		f.deleteObject("app")
-		deletedAt := f.get("app").DeletionTimestamp.Time
+		deletedAt := f.Get("app").DeletionTimestamp.Time
 
 		f.clock.SetTime(deletedAt.Add(time.Minute))
 		if _, err := f.reconcile("app"); err == nil {
 			t.Fatal("a failed teardown did not ask for a retry")
 		}
-		got := f.get("app")
+		got := f.Get("app")
 		c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonDeleting)
 		if !strings.Contains(c.Message, "retrying until") {
 			t.Fatalf("Reconciling message %q does not say until when", c.Message)

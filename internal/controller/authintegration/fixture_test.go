@@ -35,6 +35,7 @@ func TestMain(m *testing.M) { controllertest.Main(m) }
 // fixture drives the reconciler directly, with a fake clock, recorded events, its own metrics
 // registry and one InsForge-like database.
 type fixture struct {
+	controllertest.Objects[*integrationsv1alpha1.AuthIntegration]
 	t      *testing.T
 	ctx    context.Context
 	env    *kubetest.Env
@@ -61,6 +62,8 @@ func newFixture(t *testing.T) *fixture {
 	r.Clock = f.clock
 	r.NewSecret = keyGenerator()
 	f.r = r
+	f.Objects = controllertest.Objects[*integrationsv1alpha1.AuthIntegration]{T: t, C: f.c, NS: f.ns,
+		New: func() *integrationsv1alpha1.AuthIntegration { return &integrationsv1alpha1.AuthIntegration{} }}
 	f.secret("insforge-db", map[string]string{"uri": f.db.URL})
 	return f
 }
@@ -90,34 +93,6 @@ func (f *fixture) getSecret(name string) *corev1.Secret {
 		f.t.Fatalf("reading Secret %s: %v", name, err)
 	}
 	return &sec
-}
-
-// create creates the integration in the fixture's namespace.
-func (f *fixture) create(ai *integrationsv1alpha1.AuthIntegration) {
-	f.t.Helper()
-	ai.Namespace = f.ns
-	if err := f.c.Create(f.ctx, ai); err != nil {
-		f.t.Fatalf("creating %s: %v", ai.Name, err)
-	}
-}
-
-func (f *fixture) get(name string) *integrationsv1alpha1.AuthIntegration {
-	f.t.Helper()
-	var ai integrationsv1alpha1.AuthIntegration
-	if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: name}, &ai); err != nil {
-		f.t.Fatalf("reading %s: %v", name, err)
-	}
-	return &ai
-}
-
-// update applies fn to the latest version of the integration.
-func (f *fixture) update(name string, fn func(*integrationsv1alpha1.AuthIntegration)) {
-	f.t.Helper()
-	ai := f.get(name)
-	fn(ai)
-	if err := f.c.Update(f.ctx, ai); err != nil {
-		f.t.Fatalf("updating %s: %v", name, err)
-	}
 }
 
 func (f *fixture) reconcile(name string) (ctrl.Result, error) {

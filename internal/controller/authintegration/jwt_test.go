@@ -24,7 +24,7 @@ func TestRotationKeepsThePreviousKeyForTheGracePeriod(t *testing.T) {
 	}
 	ai.Spec.Exports = []integrationsv1alpha1.SecretExport{{SecretName: "workos-app"}}
 	ai.Spec.DriftCheckInterval = &metav1.Duration{Duration: 2 * time.Hour}
-	f.create(ai)
+	f.Create(ai)
 
 	res := f.reconcileOK("app")
 	if res.RequeueAfter != 2*time.Hour {
@@ -34,7 +34,7 @@ func TestRotationKeepsThePreviousKeyForTheGracePeriod(t *testing.T) {
 	if exp := f.getSecret("workos-app"); string(exp.Data["INSFORGE_JWT_SECRET"]) != first || len(exp.Data) != 1 {
 		t.Fatalf("export holds %v keys, want INSFORGE_JWT_SECRET only", len(exp.Data))
 	}
-	st := f.get("app").Status.JWT
+	st := f.Get("app").Status.JWT
 	if st.Fingerprint != jwtsecret.Fingerprint(first) || st.NextRotationTime == nil || !st.NextRotationTime.Time.Equal(controllertest.T0.Add(24*time.Hour)) {
 		t.Fatalf("jwt status = %+v", st)
 	}
@@ -54,7 +54,7 @@ func TestRotationKeepsThePreviousKeyForTheGracePeriod(t *testing.T) {
 	if string(exp.Data["INSFORGE_JWT_SECRET"]) != second || string(exp.Data["INSFORGE_JWT_SECRET_PREVIOUS"]) != first {
 		t.Fatal("the export does not follow the rotation")
 	}
-	got := f.get("app")
+	got := f.Get("app")
 	if got.Status.JWT.Fingerprint != jwtsecret.Fingerprint(second) || got.Status.JWT.PreviousFingerprint != jwtsecret.Fingerprint(first) ||
 		got.Status.JWT.PreviousExpiryTime == nil || !got.Status.JWT.PreviousExpiryTime.Time.Equal(controllertest.T0.Add(25*time.Hour)) {
 		t.Fatalf("jwt status after rotation = %+v", got.Status.JWT)
@@ -79,7 +79,7 @@ func TestRotationKeepsThePreviousKeyForTheGracePeriod(t *testing.T) {
 	if _, ok := f.getSecret("workos-app").Data["INSFORGE_JWT_SECRET_PREVIOUS"]; ok {
 		t.Fatal("the export kept the previous key after the grace period")
 	}
-	got = f.get("app")
+	got = f.Get("app")
 	if got.Status.JWT.PreviousFingerprint != "" || got.Status.JWT.PreviousExpiryTime != nil {
 		t.Fatalf("status still shows a previous key: %+v", got.Status.JWT)
 	}
@@ -88,20 +88,20 @@ func TestRotationKeepsThePreviousKeyForTheGracePeriod(t *testing.T) {
 	}
 
 	// An explicit trigger rotates once.
-	f.update("app", func(ai *integrationsv1alpha1.AuthIntegration) {
+	f.Update("app", func(ai *integrationsv1alpha1.AuthIntegration) {
 		ai.Spec.JWT.Generate.Rotation.Trigger = "2026-09-02T13:00:00Z"
 	})
 	f.reconcileOK("app")
 	third := string(f.getSecret("app-jwt").Data[jwtsecret.KeyCurrent])
-	if third == second || f.get("app").Status.JWT.LastHandledTrigger != "2026-09-02T13:00:00Z" {
+	if third == second || f.Get("app").Status.JWT.LastHandledTrigger != "2026-09-02T13:00:00Z" {
 		t.Fatal("the trigger did not rotate the key")
 	}
 	f.reconcileOK("app")
 	if string(f.getSecret("app-jwt").Data[jwtsecret.KeyCurrent]) != third {
 		t.Fatal("a trigger already handled rotated again")
 	}
-	controllertest.AssertReady(t, f.get("app"), "")
-	controllertest.AssertNoLeak(t, f.get("app"), f.events.All(), first, second, third)
+	controllertest.AssertReady(t, f.Get("app"), "")
+	controllertest.AssertNoLeak(t, f.Get("app"), f.events.All(), first, second, third)
 }
 
 func TestUserWrittenSecretsAreNeverOverwritten(t *testing.T) {
@@ -114,7 +114,7 @@ func TestUserWrittenSecretsAreNeverOverwritten(t *testing.T) {
 	ai := todos("app")
 	ai.Spec.JWT.Generate.Rotation = &integrationsv1alpha1.JWTRotation{Trigger: "now"}
 	ai.Spec.Exports = []integrationsv1alpha1.SecretExport{{SecretName: "app-export"}}
-	f.create(ai)
+	f.Create(ai)
 
 	f.reconcileOK("app")
 	jwt := f.getSecret("app-jwt")
@@ -124,7 +124,7 @@ func TestUserWrittenSecretsAreNeverOverwritten(t *testing.T) {
 	if string(f.getSecret("app-export").Data["INSFORGE_JWT_SECRET"]) != "someone-elses" {
 		t.Fatal("an export Secret the integration did not create was overwritten")
 	}
-	got := f.get("app")
+	got := f.Get("app")
 	c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionSecretReady, metav1.ConditionFalse, reasonExportNotOwned)
 	if !strings.Contains(c.Message, "app-export") {
 		t.Fatalf("SecretReady message %q does not name the export", c.Message)
@@ -135,16 +135,16 @@ func TestUserWrittenSecretsAreNeverOverwritten(t *testing.T) {
 	}
 
 	// Without the conflicting export the user's key is used as is.
-	f.update("app", func(ai *integrationsv1alpha1.AuthIntegration) { ai.Spec.Exports[0].SecretName = "app-export-2" })
+	f.Update("app", func(ai *integrationsv1alpha1.AuthIntegration) { ai.Spec.Exports[0].SecretName = "app-export-2" })
 	f.reconcileOK("app")
-	controllertest.AssertReady(t, f.get("app"), "")
+	controllertest.AssertReady(t, f.Get("app"), "")
 	if string(f.getSecret("app-export-2").Data["INSFORGE_JWT_SECRET"]) != userValue {
 		t.Fatal("the export does not carry the user's key")
 	}
 	if string(f.getSecret("app-jwt").Data["JWT_SECRET"]) != userValue {
 		t.Fatal("the user's key changed")
 	}
-	controllertest.AssertNoLeak(t, f.get("app"), f.events.All(), userValue)
+	controllertest.AssertNoLeak(t, f.Get("app"), f.events.All(), userValue)
 }
 
 func TestAdoptedSecretIsReadOnlyAndMissingStalls(t *testing.T) {
@@ -155,10 +155,10 @@ func TestAdoptedSecretIsReadOnlyAndMissingStalls(t *testing.T) {
 	ai.Spec.Provider = integrationsv1alpha1.ProviderAuth0
 	ai.Spec.JWT = integrationsv1alpha1.JWTSecret{ExistingSecretRef: &integrationsv1alpha1.SecretKeySelector{Name: "insforge-jwt"}}
 	ai.Spec.Exports = []integrationsv1alpha1.SecretExport{{SecretName: "auth0-app"}}
-	f.create(ai)
+	f.Create(ai)
 
 	f.reconcileOK("app")
-	got := f.get("app")
+	got := f.Get("app")
 	c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretNotFound)
 	if !strings.Contains(c.Message, "insforge-jwt") {
 		t.Fatalf("message %q does not name the Secret", c.Message)
@@ -171,7 +171,7 @@ func TestAdoptedSecretIsReadOnlyAndMissingStalls(t *testing.T) {
 	f.secret("insforge-jwt", map[string]string{"JWT_SECRET": value})
 	before := f.getSecret("insforge-jwt")
 	f.reconcileOK("app")
-	got = f.get("app")
+	got = f.Get("app")
 	controllertest.AssertReady(t, got, "")
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionSecretReady, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretAdopted)
 	if after := f.getSecret("insforge-jwt"); after.ResourceVersion != before.ResourceVersion {
@@ -187,10 +187,10 @@ func TestAdoptedSecretIsReadOnlyAndMissingStalls(t *testing.T) {
 	if string(f.getSecret("auth0-app").Data["INSFORGE_JWT_SECRET"]) != value+"-v2" {
 		t.Fatal("the export did not follow the adopted secret")
 	}
-	if f.get("app").Status.JWT.Fingerprint != jwtsecret.Fingerprint(value+"-v2") {
+	if f.Get("app").Status.JWT.Fingerprint != jwtsecret.Fingerprint(value+"-v2") {
 		t.Fatal("the fingerprint did not follow the adopted secret")
 	}
-	controllertest.AssertNoLeak(t, f.get("app"), f.events.All(), value)
+	controllertest.AssertNoLeak(t, f.Get("app"), f.events.All(), value)
 }
 
 func TestGeneratedSecretOwnershipFollowsThePolicy(t *testing.T) {
@@ -199,14 +199,14 @@ func TestGeneratedSecretOwnershipFollowsThePolicy(t *testing.T) {
 	userTable(t, f.db, "todos")
 	ai := todos("app")
 	ai.Spec.JWT.Generate.Ownership = integrationsv1alpha1.SecretOrphan
-	f.create(ai)
+	f.Create(ai)
 	f.reconcileOK("app")
-	owner := f.get("app")
+	owner := f.Get("app")
 	if refs := f.getSecret("app-jwt").OwnerReferences; len(refs) != 0 {
 		t.Fatalf("an Orphan Secret has owner references %+v", refs)
 	}
 
-	f.update("app", func(ai *integrationsv1alpha1.AuthIntegration) {
+	f.Update("app", func(ai *integrationsv1alpha1.AuthIntegration) {
 		ai.Spec.JWT.Generate.Ownership = integrationsv1alpha1.SecretOwned
 	})
 	value := string(f.getSecret("app-jwt").Data["JWT_SECRET"])
@@ -219,7 +219,7 @@ func TestGeneratedSecretOwnershipFollowsThePolicy(t *testing.T) {
 		t.Fatal("changing the ownership changed the key")
 	}
 
-	f.update("app", func(ai *integrationsv1alpha1.AuthIntegration) {
+	f.Update("app", func(ai *integrationsv1alpha1.AuthIntegration) {
 		ai.Spec.JWT.Generate.Ownership = integrationsv1alpha1.SecretOrphan
 	})
 	f.reconcileOK("app")

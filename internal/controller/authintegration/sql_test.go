@@ -21,13 +21,13 @@ func TestApplyThenDriftIsDetectedAndCorrected(t *testing.T) {
 	userTable(t, f.db, "todos")
 	ai := todos("app")
 	ai.Annotations = map[string]string{kit.AnnotationRequestedAt: "2026-09-01T12:00:00Z"}
-	f.create(ai)
+	f.Create(ai)
 
 	res := f.reconcileOK("app")
 	if res.RequeueAfter != defaultDriftCheckInterval {
 		t.Fatalf("requeue after %s, want the drift check interval %s", res.RequeueAfter, defaultDriftCheckInterval)
 	}
-	got := f.get("app")
+	got := f.Get("app")
 	controllertest.AssertReady(t, got, "")
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionSQLApplied, metav1.ConditionTrue, integrationsv1alpha1.ReasonReconciled)
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionDrifted, metav1.ConditionFalse, integrationsv1alpha1.ReasonInSync)
@@ -55,7 +55,7 @@ func TestApplyThenDriftIsDetectedAndCorrected(t *testing.T) {
 	if f.statements() != before {
 		t.Fatalf("a resync without drift executed %v statements", f.statements()-before)
 	}
-	if again := f.get("app"); again.ResourceVersion != rv {
+	if again := f.Get("app"); again.ResourceVersion != rv {
 		t.Fatalf("a resync without change wrote status: %+v", again.Status)
 	}
 
@@ -63,7 +63,7 @@ func TestApplyThenDriftIsDetectedAndCorrected(t *testing.T) {
 	f.exec(`DROP POLICY app_todos_delete ON public.todos; ALTER TABLE public.todos DISABLE ROW LEVEL SECURITY`)
 	f.step(5 * time.Minute)
 	f.reconcileOK("app")
-	got = f.get("app")
+	got = f.Get("app")
 	c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionDrifted, metav1.ConditionTrue, integrationsv1alpha1.ReasonDriftCorrected)
 	for _, want := range []string{"app_todos_delete", "row level security"} {
 		if !strings.Contains(c.Message, want) {
@@ -90,11 +90,11 @@ func TestApplyThenDriftIsDetectedAndCorrected(t *testing.T) {
 	// The next observation finds nothing.
 	f.step(5 * time.Minute)
 	f.reconcileOK("app")
-	controllertest.WantCondition(t, f.get("app"), integrationsv1alpha1.ConditionDrifted, metav1.ConditionFalse, integrationsv1alpha1.ReasonInSync)
-	if len(f.get("app").Status.Drift) != 0 {
-		t.Fatalf("drift list not cleared: %v", f.get("app").Status.Drift)
+	controllertest.WantCondition(t, f.Get("app"), integrationsv1alpha1.ConditionDrifted, metav1.ConditionFalse, integrationsv1alpha1.ReasonInSync)
+	if len(f.Get("app").Status.Drift) != 0 {
+		t.Fatalf("drift list not cleared: %v", f.Get("app").Status.Drift)
 	}
-	controllertest.AssertNoLeak(t, f.get("app"), f.events.All(), string(f.getSecret("app-jwt").Data["JWT_SECRET"]))
+	controllertest.AssertNoLeak(t, f.Get("app"), f.events.All(), string(f.getSecret("app-jwt").Data["JWT_SECRET"]))
 }
 
 func TestObserveModeChangesNothingAndReportsDrift(t *testing.T) {
@@ -103,10 +103,10 @@ func TestObserveModeChangesNothingAndReportsDrift(t *testing.T) {
 	userTable(t, f.db, "todos")
 	ai := todos("watcher")
 	ai.Spec.Mode = integrationsv1alpha1.ModeObserve
-	f.create(ai)
+	f.Create(ai)
 
 	f.reconcileOK("watcher")
-	got := f.get("watcher")
+	got := f.Get("watcher")
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionTrue, integrationsv1alpha1.ReasonObserveOnly)
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionSQLApplied, metav1.ConditionFalse, integrationsv1alpha1.ReasonObserveOnly)
 	c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionDrifted, metav1.ConditionTrue, integrationsv1alpha1.ReasonDriftDetected)
@@ -127,9 +127,9 @@ func TestObserveModeChangesNothingAndReportsDrift(t *testing.T) {
 	}
 
 	// Switching to apply fixes it; that first apply is not drift.
-	f.update("watcher", func(ai *integrationsv1alpha1.AuthIntegration) { ai.Spec.Mode = integrationsv1alpha1.ModeApply })
+	f.Update("watcher", func(ai *integrationsv1alpha1.AuthIntegration) { ai.Spec.Mode = integrationsv1alpha1.ModeApply })
 	f.reconcileOK("watcher")
-	got = f.get("watcher")
+	got = f.Get("watcher")
 	controllertest.AssertReady(t, got, "")
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionSQLApplied, metav1.ConditionTrue, integrationsv1alpha1.ReasonReconciled)
 	if f.policyCount("todos", "watcher") != 4 {
@@ -141,10 +141,10 @@ func TestUUIDUserIDColumnStalls(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.exec(`CREATE TABLE public.todos (id bigserial PRIMARY KEY, user_id uuid)`)
-	f.create(todos("app"))
+	f.Create(todos("app"))
 
 	f.reconcileOK("app")
-	got := f.get("app")
+	got := f.Get("app")
 	c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonUUIDUserID)
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonUUIDUserID)
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionSQLApplied, metav1.ConditionFalse, integrationsv1alpha1.ReasonUUIDUserID)
@@ -167,16 +167,16 @@ func TestMissingConnectionSecretOrKeyStalls(t *testing.T) {
 	userTable(t, f.db, "todos")
 	ai := todos("app")
 	ai.Spec.Database.ConnectionSecretRef.Name = "nowhere"
-	f.create(ai)
+	f.Create(ai)
 	f.reconcileOK("app")
-	c := controllertest.WantCondition(t, f.get("app"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretNotFound)
+	c := controllertest.WantCondition(t, f.Get("app"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretNotFound)
 	if !strings.Contains(c.Message, "Secret nowhere") {
 		t.Fatalf("message %q does not name the Secret", c.Message)
 	}
 
 	f.secret("nowhere", map[string]string{"url": f.db.URL})
 	f.reconcileOK("app")
-	got := f.get("app")
+	got := f.Get("app")
 	c = controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretKeyMissing)
 	if !strings.Contains(c.Message, "Secret nowhere") || !strings.Contains(c.Message, "no key uri") {
 		t.Fatalf("message %q does not name the Secret and key", c.Message)
@@ -188,11 +188,11 @@ func TestUnreachableDatabaseRetriesWithBackoff(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.secret("insforge-db", map[string]string{"uri": "postgres://op:hunter2-not-logged@127.0.0.1:1/insforge?connect_timeout=2"})
-	f.create(todos("app"))
+	f.Create(todos("app"))
 	if _, err := f.reconcile("app"); err == nil {
 		t.Fatal("an unreachable database did not return an error for backoff")
 	}
-	got := f.get("app")
+	got := f.Get("app")
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonDatabaseError)
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonDatabaseError)
 	if c := controllertest.Condition(t, got, integrationsv1alpha1.ConditionSecretReady); c.Status != metav1.ConditionTrue {
@@ -210,9 +210,9 @@ func TestIsolationBetweenTwoUsers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	userTable(t, f.db, "todos")
-	f.create(todos("app"))
+	f.Create(todos("app"))
 	f.reconcileOK("app")
-	controllertest.AssertReady(t, f.get("app"), "")
+	controllertest.AssertReady(t, f.Get("app"), "")
 
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, f.db.URL)
@@ -274,16 +274,16 @@ func TestSecondIntegrationOnATableReportsAConflict(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	userTable(t, f.db, "todos")
-	f.create(todos("first"))
+	f.Create(todos("first"))
 	f.reconcileOK("first")
-	controllertest.AssertReady(t, f.get("first"), "")
+	controllertest.AssertReady(t, f.Get("first"), "")
 
-	f.create(todos("second"))
+	f.Create(todos("second"))
 	f.reconcileOK("second")
-	c := controllertest.WantCondition(t, f.get("second"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonPolicyConflict)
+	c := controllertest.WantCondition(t, f.Get("second"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonPolicyConflict)
 	if !strings.Contains(c.Message, "first") {
 		t.Fatalf("conflict message %q does not name the owner", c.Message)
 	}
 	f.reconcileOK("first")
-	controllertest.AssertReady(t, f.get("first"), "")
+	controllertest.AssertReady(t, f.Get("first"), "")
 }

@@ -57,10 +57,10 @@ func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
 			f.okxSecret()
 			f.secret("x402-relayer", map[string]string{"privateKey": testRelayerKey})
 			pr := loadRouteSample(t, tc.sample)
-			f.create(pr)
+			f.Create(pr)
 			f.reconcile(pr.Name)
 
-			got := f.get(pr.Name)
+			got := f.Get(pr.Name)
 			controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionLedgerReady, metav1.ConditionTrue, integrationsv1alpha1.ReasonSchemaApplied)
 			controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionGatewayAvailable, metav1.ConditionFalse, integrationsv1alpha1.ReasonDeploymentPending)
 			controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonDeploymentPending)
@@ -131,7 +131,7 @@ func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
 			// The Deployment becomes available: the route is Ready.
 			makeAvailable(t, f.c, d)
 			f.reconcile(pr.Name)
-			got = f.get(pr.Name)
+			got = f.Get(pr.Name)
 			controllertest.AssertReady(t, got, integrationsv1alpha1.ReasonReconciled)
 			controllertest.WantKstatus(t, got, kstatus.CurrentStatus)
 			controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionGatewayAvailable, metav1.ConditionTrue, integrationsv1alpha1.ReasonAvailable)
@@ -154,13 +154,13 @@ func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
 			drv := f.deployment(pr.Name).ResourceVersion
 			applies := testutil.ToFloat64(f.r.metrics.applies)
 			f.reconcile(pr.Name)
-			if f.get(pr.Name).ResourceVersion != rv || f.deployment(pr.Name).ResourceVersion != drv {
+			if f.Get(pr.Name).ResourceVersion != rv || f.deployment(pr.Name).ResourceVersion != drv {
 				t.Error("a reconcile without changes wrote the route or the Deployment")
 			}
 			if n := testutil.ToFloat64(f.r.metrics.applies); n != applies {
 				t.Errorf("a reconcile without changes applied the gateway objects (%v → %v applies)", applies, n)
 			}
-			controllertest.AssertNoLeak(t, f.get(pr.Name), f.events.All(), testOKXSecretKey, testOKXPassphrase, testRelayerKey, f.db.URL)
+			controllertest.AssertNoLeak(t, f.Get(pr.Name), f.events.All(), testOKXSecretKey, testOKXPassphrase, testRelayerKey, f.db.URL)
 		})
 	}
 }
@@ -178,15 +178,15 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 	f := newRouteFixture(t, Options{}, nil)
 	f.okxSecret()
 	pr := loadRouteSample(t, "okx")
-	f.create(pr)
+	f.Create(pr)
 	f.reconcile(pr.Name)
 	makeAvailable(t, f.c, f.deployment(pr.Name))
 	f.reconcile(pr.Name)
-	controllertest.AssertReady(t, f.get(pr.Name), integrationsv1alpha1.ReasonReconciled)
+	controllertest.AssertReady(t, f.Get(pr.Name), integrationsv1alpha1.ReasonReconciled)
 	h0 := f.deployment(pr.Name).Spec.Template.Annotations[annotationGatewayHash]
 
 	// A new price reaches the ConfigMap and rolls the pods; the PDB stays at one replica.
-	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) {
+	f.Update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) {
 		p.Spec.Routes[0].Price = "0.02"
 		p.Spec.Gateway.Replicas = ptr.To[int32](1)
 	})
@@ -203,7 +203,7 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 	if !f.exists(&policyv1.PodDisruptionBudget{}, pr.Name) {
 		t.Error("the PodDisruptionBudget went with scaling to one replica")
 	}
-	got := f.get(pr.Name)
+	got := f.Get(pr.Name)
 	// The Deployment controller has not seen the new generation: not Ready until it has.
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonDeploymentPending)
 	if !f.events.Has("RolloutStarted") {
@@ -211,7 +211,7 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 	}
 	makeAvailable(t, f.c, d)
 	f.reconcile(pr.Name)
-	controllertest.AssertReady(t, f.get(pr.Name), integrationsv1alpha1.ReasonReconciled)
+	controllertest.AssertReady(t, f.Get(pr.Name), integrationsv1alpha1.ReasonReconciled)
 	if n := testutil.ToFloat64(f.r.metrics.routes.WithLabelValues(routeStateReady)); n != 1 {
 		t.Errorf("ready routes metric = %v", n)
 	}
@@ -228,11 +228,11 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 	}
 
 	// "Reconcile now" (flux reconcile) is echoed once handled.
-	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) {
+	f.Update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) {
 		p.Annotations = map[string]string{kit.AnnotationRequestedAt: "2026-11-26T10:00:00Z"}
 	})
 	f.reconcile(pr.Name)
-	if got := f.get(pr.Name).Status.LastHandledReconcileAt; got != "2026-11-26T10:00:00Z" {
+	if got := f.Get(pr.Name).Status.LastHandledReconcileAt; got != "2026-11-26T10:00:00Z" {
 		t.Errorf("lastHandledReconcileAt = %q", got)
 	}
 
@@ -252,9 +252,9 @@ func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
 	}
 
 	f := newRouteFixture(t, Options{}, nil)
-	f.create(mockRoute())
+	f.Create(mockRoute())
 	f.reconcile("demo")
-	got := f.get("demo")
+	got := f.Get("demo")
 	c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonMockRefused)
 	if !strings.Contains(c.Message, "--allow-mock-facilitator") {
 		t.Errorf("message does not say how to allow it: %s", c.Message)
@@ -272,11 +272,11 @@ func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
 	}
 
 	allowed := newRouteFixture(t, Options{AllowMockFacilitator: true}, nil)
-	allowed.create(mockRoute())
+	allowed.Create(mockRoute())
 	allowed.reconcile("demo")
 	makeAvailable(t, allowed.c, allowed.deployment("demo"))
 	allowed.reconcile("demo")
-	got = allowed.get("demo")
+	got = allowed.Get("demo")
 	controllertest.AssertReady(t, got, integrationsv1alpha1.ReasonReconciled)
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionMockFacilitator, metav1.ConditionTrue, integrationsv1alpha1.ReasonMockAllowed)
 	if got.Status.MockSettled == nil || got.Status.MockSettled.Count != 0 {
@@ -296,7 +296,7 @@ func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
 	// serving content for payments that move no funds.
 	allowed.r.AllowMockFacilitator = false
 	allowed.reconcile("demo")
-	controllertest.WantCondition(t, allowed.get("demo"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonMockRefused)
+	controllertest.WantCondition(t, allowed.Get("demo"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonMockRefused)
 	if allowed.exists(&appsv1.Deployment{}, "demo") {
 		t.Error("the mock gateway kept running after the mock facilitator was refused")
 	}
@@ -305,9 +305,9 @@ func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
 func TestPaymentRouteMissingSecretOrKeyStalls(t *testing.T) {
 	f := newRouteFixture(t, Options{}, nil)
 	pr := loadRouteSample(t, "okx")
-	f.create(pr)
+	f.Create(pr)
 	f.reconcile(pr.Name)
-	c := controllertest.WantCondition(t, f.get(pr.Name), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretNotFound)
+	c := controllertest.WantCondition(t, f.Get(pr.Name), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretNotFound)
 	if !strings.Contains(c.Message, `"okx-x402-credentials"`) {
 		t.Errorf("message does not name the Secret: %s", c.Message)
 	}
@@ -315,7 +315,7 @@ func TestPaymentRouteMissingSecretOrKeyStalls(t *testing.T) {
 	// The Secret exists but lacks the passphrase.
 	f.secret("okx-x402-credentials", map[string]string{"apiKey": "okx-api-key", "secretKey": testOKXSecretKey})
 	f.reconcile(pr.Name)
-	got := f.get(pr.Name)
+	got := f.Get(pr.Name)
 	c = controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretKeyMissing)
 	if !strings.Contains(c.Message, `"passphrase"`) || strings.Contains(c.Message, `"secretKey"`) {
 		t.Errorf("message should name exactly the missing key: %s", c.Message)
@@ -329,7 +329,7 @@ func TestPaymentRouteMissingSecretOrKeyStalls(t *testing.T) {
 	// Completing the Secret clears Stalled.
 	f.okxSecret()
 	f.reconcile(pr.Name)
-	got = f.get(pr.Name)
+	got = f.Get(pr.Name)
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonDeploymentPending)
 	if routeConditionOrNil(got, integrationsv1alpha1.ConditionStalled) != nil {
 		t.Error("Stalled remains after the Secret was fixed")
@@ -338,7 +338,7 @@ func TestPaymentRouteMissingSecretOrKeyStalls(t *testing.T) {
 
 func TestPaymentRouteTotalsExcludeMockAndCountPending(t *testing.T) {
 	f := newRouteFixture(t, Options{AllowMockFacilitator: true}, nil)
-	f.create(httpRoute("shop"))
+	f.Create(httpRoute("shop"))
 	f.reconcile("shop")
 	l, err := ledger.New(f.db.Pool(t), ledger.Options{})
 	if err != nil {
@@ -371,11 +371,11 @@ func TestPaymentRouteTotalsExcludeMockAndCountPending(t *testing.T) {
 	}
 
 	// The first status write was just now: totals alone wait for the write interval.
-	rv := f.get("shop").ResourceVersion
+	rv := f.Get("shop").ResourceVersion
 	if res := f.reconcile("shop"); res.RequeueAfter <= 0 || res.RequeueAfter > f.r.TotalsWriteInterval {
 		t.Errorf("a deferred totals write asks for a requeue in %s", res.RequeueAfter)
 	}
-	if f.get("shop").ResourceVersion != rv {
+	if f.Get("shop").ResourceVersion != rv {
 		t.Error("totals were written before the write interval passed")
 	}
 	if n := testutil.ToFloat64(f.r.metrics.deferredWrites); n != 1 {
@@ -383,7 +383,7 @@ func TestPaymentRouteTotalsExcludeMockAndCountPending(t *testing.T) {
 	}
 	f.step(f.r.TotalsWriteInterval)
 	f.reconcile("shop")
-	got := f.get("shop").Status
+	got := f.Get("shop").Status
 	if s := got.Settled; s.Count != 2 || s.Amount != "2510000" || s.Total != "2.51" || s.LastTxHash != last || s.LastSettledTime == nil {
 		t.Errorf("settled %+v", s)
 	}
@@ -394,9 +394,9 @@ func TestPaymentRouteTotalsExcludeMockAndCountPending(t *testing.T) {
 		t.Errorf("pending %+v", got.Pending)
 	}
 	// Totals unchanged: no write.
-	rv = f.get("shop").ResourceVersion
+	rv = f.Get("shop").ResourceVersion
 	f.reconcile("shop")
-	if f.get("shop").ResourceVersion != rv {
+	if f.Get("shop").ResourceVersion != rv {
 		t.Error("unchanged totals were written again")
 	}
 }
@@ -405,9 +405,9 @@ func TestPaymentRouteBadDatabaseURLStallsWithoutTheURL(t *testing.T) {
 	f := newRouteFixture(t, Options{}, nil)
 	bad := "postgres://user:hunter2-SECRET@host:notaport/db"
 	f.secret("insforge-db", map[string]string{"uri": bad})
-	f.create(httpRoute("shop"))
+	f.Create(httpRoute("shop"))
 	f.reconcile("shop")
-	got := f.get("shop")
+	got := f.Get("shop")
 	c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonInvalidSpec)
 	if !strings.Contains(c.Message, `"insforge-db"`) {
 		t.Errorf("message %s", c.Message)
@@ -427,11 +427,11 @@ func routeConditionOrNil(pr *integrationsv1alpha1.PaymentRoute, typ string) *met
 func TestPaymentRouteUnreachableLedgerIsRetriedBeforeAnyGateway(t *testing.T) {
 	f := newRouteFixture(t, Options{}, nil)
 	f.secret("insforge-db", map[string]string{"uri": "postgres://gw:pw-SECRET-77@127.0.0.1:1/app?connect_timeout=2"})
-	f.create(httpRoute("shop"))
+	f.Create(httpRoute("shop"))
 	if _, err := f.r.Reconcile(f.ctx, reqFor(f.ns, "shop")); err == nil {
 		t.Fatal("an unreachable ledger database is not retried")
 	}
-	got := f.get("shop")
+	got := f.Get("shop")
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionLedgerReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonDatabaseError)
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonDatabaseError)
 	if routeConditionOrNil(got, integrationsv1alpha1.ConditionStalled) != nil {
@@ -453,7 +453,7 @@ func TestPaymentRouteLeavesUnsetReplicasToTheAutoscaler(t *testing.T) {
 	f := newRouteFixture(t, Options{}, xlayerUSDG)
 	f.secret("x402-relayer", map[string]string{"privateKey": testRelayerKey})
 	pr := loadRouteSample(t, "onchain") // sets no replicas
-	f.create(pr)
+	f.Create(pr)
 	f.reconcile(pr.Name)
 	scale := func(n int32) {
 		t.Helper()
@@ -470,20 +470,20 @@ func TestPaymentRouteLeavesUnsetReplicasToTheAutoscaler(t *testing.T) {
 	scale(3)
 	makeAvailable(t, f.c, f.deployment(pr.Name))
 	f.reconcile(pr.Name)
-	got := f.get(pr.Name)
+	got := f.Get(pr.Name)
 	controllertest.AssertReady(t, got, integrationsv1alpha1.ReasonReconciled)
 	if n, g := replicas(), got.Status.Gateway; n != 3 || g.Replicas != 3 || g.ReadyReplicas != 3 {
 		t.Errorf("after the autoscaler scaled to 3: Deployment %d, status.gateway %+v", n, g)
 	}
 	// A spec change applies the Deployment again; the count stays the autoscaler's.
-	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) { p.Spec.Routes[0].Price = "0.02" })
+	f.Update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) { p.Spec.Routes[0].Price = "0.02" })
 	f.reconcile(pr.Name)
 	if n := replicas(); n != 3 {
 		t.Errorf("a spec change reset the autoscaler's 3 replicas to %d", n)
 	}
 
 	// Once the route sets a count, it owns it.
-	f.update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) { p.Spec.Gateway.Replicas = ptr.To[int32](2) })
+	f.Update(pr.Name, func(p *integrationsv1alpha1.PaymentRoute) { p.Spec.Gateway.Replicas = ptr.To[int32](2) })
 	f.reconcile(pr.Name)
 	if n := replicas(); n != 2 {
 		t.Errorf("replicas %d after the route set 2", n)
@@ -497,9 +497,9 @@ func TestPaymentRouteLeavesUnsetReplicasToTheAutoscaler(t *testing.T) {
 
 func TestPaymentRouteReportsUnresolvedPayments(t *testing.T) {
 	f := newRouteFixture(t, Options{}, nil)
-	f.create(httpRoute("shop"))
+	f.Create(httpRoute("shop"))
 	f.reconcile("shop")
-	got := f.get("shop")
+	got := f.Get("shop")
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionTrue, integrationsv1alpha1.ReasonAllResolved)
 	readyBefore := controllertest.Condition(t, got, integrationsv1alpha1.ConditionReady)
 
@@ -524,7 +524,7 @@ func TestPaymentRouteReportsUnresolvedPayments(t *testing.T) {
 		}
 	}
 	f.reconcile("shop")
-	got = f.get("shop")
+	got = f.Get("shop")
 	c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionFalse, integrationsv1alpha1.ReasonUnresolved)
 	if want := "1 payments have had an unknown settlement outcome for more than 1h; see docs/gateway.md#unresolved-payments"; c.Message != want {
 		t.Errorf("message %q, want %q", c.Message, want)
@@ -545,5 +545,5 @@ func TestPaymentRouteReportsUnresolvedPayments(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.reconcile("shop")
-	controllertest.WantCondition(t, f.get("shop"), integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionTrue, integrationsv1alpha1.ReasonAllResolved)
+	controllertest.WantCondition(t, f.Get("shop"), integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionTrue, integrationsv1alpha1.ReasonAllResolved)
 }

@@ -40,10 +40,10 @@ func TestPaymentRouteDomainMismatchAgainstTheToken(t *testing.T) {
 	}
 	f := newRouteFixture(t, Options{}, dial)
 	f.secret("x402-relayer", map[string]string{"privateKey": testRelayerKey})
-	f.create(onchainRoute("reports", tok, "Global Dollar"))
+	f.Create(onchainRoute("reports", tok, "Global Dollar"))
 	f.reconcile("reports")
 
-	got := f.get("reports")
+	got := f.Get("reports")
 	c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonDomainMismatch)
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReady, metav1.ConditionFalse, integrationsv1alpha1.ReasonDomainMismatch)
 	configured := eip3009.Domain{Name: "Global Dollar", Version: "1", ChainID: chain.ChainID, VerifyingContract: tok.Address}.Separator()
@@ -67,14 +67,14 @@ func TestPaymentRouteDomainMismatchAgainstTheToken(t *testing.T) {
 	}
 
 	// With the token's real name the domain matches and the gateway is deployed.
-	f.update("reports", func(p *integrationsv1alpha1.PaymentRoute) { p.Spec.Asset.EIP712.Name = "Other Dollar" })
+	f.Update("reports", func(p *integrationsv1alpha1.PaymentRoute) { p.Spec.Asset.EIP712.Name = "Other Dollar" })
 	f.reconcile("reports")
 	if len(dialed) != 2 {
 		t.Errorf("a new domain was not checked: dialed %d times", len(dialed))
 	}
 	makeAvailable(t, f.c, f.deployment("reports"))
 	f.reconcile("reports")
-	got = f.get("reports")
+	got = f.Get("reports")
 	controllertest.AssertReady(t, got, integrationsv1alpha1.ReasonReconciled)
 	if msg := controllertest.Condition(t, got, integrationsv1alpha1.ConditionReady).Message; !strings.Contains(msg, "domain verified") {
 		t.Errorf("Ready message %q", msg)
@@ -86,11 +86,11 @@ func TestPaymentRouteUnreachableNodeKeepsOnchainRoutesUnready(t *testing.T) {
 	f := newRouteFixture(t, Options{}, nil) // the default test dialer fails
 	f.secret("x402-relayer", map[string]string{"privateKey": testRelayerKey})
 	chain := evmtest.New(t)
-	f.create(onchainRoute("reports", chain.DeployToken(t, "Global Dollar", "1"), "Global Dollar"))
+	f.Create(onchainRoute("reports", chain.DeployToken(t, "Global Dollar", "1"), "Global Dollar"))
 	if _, err := f.r.Reconcile(f.ctx, reqFor(f.ns, "reports")); err == nil {
 		t.Fatal("an unreachable node is not retried")
 	}
-	got := f.get("reports")
+	got := f.Get("reports")
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionReconciling, metav1.ConditionTrue, integrationsv1alpha1.ReasonRPCUnavailable)
 	if routeConditionOrNil(got, integrationsv1alpha1.ConditionStalled) != nil {
 		t.Error("a transient RPC failure stalled the route")
@@ -104,9 +104,9 @@ func TestPaymentRouteOKXDomainCheckIsOptionalButEnforced(t *testing.T) {
 	pr := loadRouteSample(t, "okx")
 	pr.Spec.Facilitator.OKX.RPCURL = "https://rpc.example"
 	pr.Spec.Asset.EIP712.Name = "USDG"
-	f.create(pr)
+	f.Create(pr)
 	f.reconcile(pr.Name)
-	c := controllertest.WantCondition(t, f.get(pr.Name), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonDomainMismatch)
+	c := controllertest.WantCondition(t, f.Get(pr.Name), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonDomainMismatch)
 	if !strings.Contains(c.Message, `name "USDG"`) {
 		t.Errorf("message %s", c.Message)
 	}
@@ -116,11 +116,11 @@ func TestPaymentRouteOKXDomainCheckIsOptionalButEnforced(t *testing.T) {
 	down.okxSecret()
 	pr = loadRouteSample(t, "okx")
 	pr.Spec.Facilitator.OKX.RPCURL = "https://rpc.example"
-	down.create(pr)
+	down.Create(pr)
 	down.reconcile(pr.Name)
 	makeAvailable(t, down.c, down.deployment(pr.Name))
 	res := down.reconcile(pr.Name)
-	got := down.get(pr.Name)
+	got := down.Get(pr.Name)
 	controllertest.AssertReady(t, got, integrationsv1alpha1.ReasonReconciled)
 	if msg := controllertest.Condition(t, got, integrationsv1alpha1.ConditionReady).Message; !strings.Contains(msg, "could not be checked") {
 		t.Errorf("Ready message lacks the warning: %s", msg)

@@ -43,6 +43,7 @@ const (
 
 // routeFixture drives the PaymentRoute reconciler directly against envtest and a real database.
 type routeFixture struct {
+	controllertest.Objects[*integrationsv1alpha1.PaymentRoute]
 	t      *testing.T
 	ctx    context.Context
 	c      client.Client
@@ -81,6 +82,8 @@ func newRouteFixture(t *testing.T, opts Options, dial tokendomain.Dialer) *route
 		t.Fatal(err)
 	}
 	f.r = r
+	f.Objects = controllertest.Objects[*integrationsv1alpha1.PaymentRoute]{T: t, C: f.c, NS: f.ns,
+		New: func() *integrationsv1alpha1.PaymentRoute { return &integrationsv1alpha1.PaymentRoute{} }}
 	f.clock = clocktesting.NewFakePassiveClock(controllertest.T0)
 	f.r.Clock = f.clock
 	f.r.domains.SetClock(f.clock)
@@ -95,32 +98,6 @@ func (f *routeFixture) secret(name string, data map[string]string) {
 
 func (f *routeFixture) okxSecret() {
 	f.secret("okx-x402-credentials", map[string]string{"apiKey": "okx-api-key", "secretKey": testOKXSecretKey, "passphrase": testOKXPassphrase})
-}
-
-func (f *routeFixture) create(pr *integrationsv1alpha1.PaymentRoute) {
-	f.t.Helper()
-	pr.Namespace = f.ns
-	if err := f.c.Create(f.ctx, pr); err != nil {
-		f.t.Fatalf("creating %s: %v", pr.Name, err)
-	}
-}
-
-func (f *routeFixture) get(name string) *integrationsv1alpha1.PaymentRoute {
-	f.t.Helper()
-	var pr integrationsv1alpha1.PaymentRoute
-	if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: name}, &pr); err != nil {
-		f.t.Fatalf("reading %s: %v", name, err)
-	}
-	return &pr
-}
-
-func (f *routeFixture) update(name string, fn func(*integrationsv1alpha1.PaymentRoute)) {
-	f.t.Helper()
-	pr := f.get(name)
-	fn(pr)
-	if err := f.c.Update(f.ctx, pr); err != nil {
-		f.t.Fatalf("updating %s: %v", name, err)
-	}
 }
 
 func (f *routeFixture) reconcile(name string) ctrl.Result {

@@ -241,3 +241,42 @@ func StartManager(t testing.TB, env *kubetest.Env, setup func(ctrl.Manager) erro
 		}
 	})
 }
+
+// Objects creates, reads and updates one kind's objects in a test's namespace, failing the test
+// on error. Embed it in a kind's fixture.
+type Objects[T Object] struct {
+	T  testing.TB
+	C  client.Client
+	NS string
+	// New returns an empty object of the kind.
+	New func() T
+}
+
+// Create creates obj in the namespace.
+func (o Objects[T]) Create(obj T) {
+	o.T.Helper()
+	obj.SetNamespace(o.NS)
+	if err := o.C.Create(context.Background(), obj); err != nil {
+		o.T.Fatalf("creating %s: %v", obj.GetName(), err)
+	}
+}
+
+// Get reads the object called name.
+func (o Objects[T]) Get(name string) T {
+	o.T.Helper()
+	obj := o.New()
+	if err := o.C.Get(context.Background(), client.ObjectKey{Namespace: o.NS, Name: name}, obj); err != nil {
+		o.T.Fatalf("reading %s: %v", name, err)
+	}
+	return obj
+}
+
+// Update applies fn to the latest version of the object and writes it.
+func (o Objects[T]) Update(name string, fn func(T)) {
+	o.T.Helper()
+	obj := o.Get(name)
+	fn(obj)
+	if err := o.C.Update(context.Background(), obj); err != nil {
+		o.T.Fatalf("updating %s: %v", name, err)
+	}
+}
