@@ -83,8 +83,8 @@ func gatewayLabels(route *integrationsv1alpha1.PaymentRoute) map[string]string {
 	return l
 }
 
-// renderGateway renders the ConfigMap, Deployment, Service and (with more than one replica) the
-// PodDisruptionBudget of a route. It is pure: the same input gives byte-identical objects, so an
+// renderGateway renders the ConfigMap, Deployment, Service and PodDisruptionBudget of a route,
+// whatever the replica count. It is pure: the same input gives byte-identical objects, so an
 // unchanged route applies as a no-op.
 func renderGateway(in gatewayRender) (*gatewayObjects, error) {
 	route := in.Route
