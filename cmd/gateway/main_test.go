@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/insforge/integrations-operator/internal/gateway/config"
 	"github.com/insforge/integrations-operator/internal/testutil/evmtest"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 	"github.com/insforge/integrations-operator/internal/testutil/rpcbridge"
 	"github.com/insforge/integrations-operator/internal/x402"
@@ -42,16 +42,6 @@ func buildGateway(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // process is a running gateway.
@@ -128,7 +118,7 @@ func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	db := pgtest.NewDatabase(t)
 
-	dataAddr, adminAddr := freeAddr(t), freeAddr(t)
+	dataAddr, adminAddr := freeport.MustAddr(t), freeport.MustAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "config.json")
 	cfgJSON := fmt.Sprintf(`{"route": "shop/weather", "listen": %q, "adminListen": %q, "upstream": %q, "network": %q,
 	  "asset": {"address": %q, "decimals": 6, "eip712Name": "Global Dollar", "eip712Version": "1"},

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/insforge/integrations-operator/internal/testutil/devchain"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/gatewayrun"
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
@@ -241,7 +242,7 @@ func (d *demo) operator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	probe, err := freeAddr()
+	probe, err := freeport.Addr()
 	if err != nil {
 		return err
 	}

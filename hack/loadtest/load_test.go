@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/insforge/integrations-operator/internal/gateway"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 )
 
@@ -98,23 +99,13 @@ func goBuild(b *testing.B, dir, pkg, out string, cgo bool) {
 	}
 }
 
-func freeAddr(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startGatewayPID runs the gateway binary bin as its own process, as in production
 // (cmd/gateway, mock facilitator, ledger migrated at start) on the database dbURL, and returns
 // its data URL once it is ready, and its pid, for the generator to measure its CPU time.
 func startGatewayPID(b *testing.B, bin, upstream, dbURL string) (string, int) {
 	b.Helper()
 	dir := b.TempDir()
-	listen, admin := freeAddr(b), freeAddr(b)
+	listen, admin := freeport.MustAddr(b), freeport.MustAddr(b)
 	cfg := fmt.Sprintf(`{"route": "bench/route", "listen": %q, "adminListen": %q, "upstream": %q, "network": "eip155:196",
 	  "asset": {"address": "0x4ae46a509f6b1d9056937ba4500cb143933d2dc8", "decimals": 6, "eip712Name": "Global Dollar", "eip712Version": "1"},
 	  "payTo": "0x1111111111111111111111111111111111111111", "maxTimeoutSeconds": 300,
@@ -168,7 +159,7 @@ func startReference(b *testing.B, bin string) (target string, pid int, check fun
 	if !filepath.IsAbs(bin) {
 		b.Fatalf("LOADTEST_REFERENCE %q: want an absolute path to the reference binary", bin)
 	}
-	listen := freeAddr(b)
+	listen := freeport.MustAddr(b)
 	logPath := filepath.Join(b.TempDir(), "reference.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {

@@ -7,7 +7,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 )
@@ -47,7 +47,7 @@ func TestManagerProcess(t *testing.T) {
 
 	kubeconfig := env.Kubeconfig(t)
 	ns := env.Namespace(t)
-	probeAddr := freeAddr(t)
+	probeAddr := freeport.MustAddr(t)
 	logPath := filepath.Join(t.TempDir(), "manager.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -119,16 +119,6 @@ func TestManagerProcess(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the manager did not stop within 30s of SIGTERM")
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/insforge/integrations-operator/internal/testutil/devchain"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/gatewayrun"
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
@@ -127,7 +128,7 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 		"--kubeconfig", kubeconfig,
 		"--leader-elect", "--leader-election-namespace", ns,
 		"--watch-namespaces", ns,
-		"--health-probe-bind-address", freeAddr(t),
+		"--health-probe-bind-address", freeport.MustAddr(t),
 		"--metrics-bind-address", "0",
 		"--gateway-image", "integrations-operator:e2e",
 	)

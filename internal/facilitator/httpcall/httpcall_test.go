@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 )
 
 // server answers with the statuses in turn (the last one repeated) and records what it got.
@@ -102,14 +104,9 @@ func TestDoMakesExactlyOneAttempt(t *testing.T) {
 func TestTransportErrorsSayWhetherTheRequestMayHaveArrived(t *testing.T) {
 	ctx := context.Background()
 	// Nothing listens: the dial fails, the request never left.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String()
-	_ = ln.Close()
+	closed := "http://" + freeport.MustAddr(t)
 	c := &Caller{Name: "test", BaseURL: closed, MaxAttempts: 2, RetryBackoff: time.Millisecond}
-	_, err = c.Do(ctx, http.MethodPost, "/settle", []byte(`{}`))
+	_, err := c.Do(ctx, http.MethodPost, "/settle", []byte(`{}`))
 	var te *TransportError
 	if !errors.As(err, &te) || te.Sent || !NotSent(err) || !strings.HasPrefix(err.Error(), "test: POST /settle: ") {
 		t.Errorf("dial failure: %v (%#v), want a TransportError not sent", err, te)

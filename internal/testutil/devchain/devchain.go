@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 )
 
 // ChainID is the chain id of a geth --dev chain.
@@ -92,13 +93,13 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 }
 
 func launch(ctx context.Context, bin, dir string, log io.Writer) (*Chain, error) {
-	httpPort, err := freePort()
+	httpPort, err := freeport.Port()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("devchain: %w", err)
 	}
-	authPort, err := freePort()
+	authPort, err := freeport.Port()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("devchain: %w", err)
 	}
 	if log == nil {
 		log = io.Discard
@@ -204,13 +205,4 @@ func gethBinary(explicit string) (string, error) {
 func isExecutable(path string) bool {
 	info, err := os.Stat(path)
 	return err == nil && !info.IsDir() && info.Mode()&0o111 != 0
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("devchain: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

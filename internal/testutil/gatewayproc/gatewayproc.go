@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 )
 
 // Package is the import path of the command built by Build.
@@ -81,7 +81,7 @@ type Gateway struct {
 func Start(tb testing.TB, o Options) *Gateway {
 	tb.Helper()
 	g := &Gateway{binary: o.Binary, env: environment(o.Env), dir: tb.TempDir()}
-	g.Addr, g.AdminAddr = freeAddr(tb), freeAddr(tb)
+	g.Addr, g.AdminAddr = freeport.MustAddr(tb), freeport.MustAddr(tb)
 	g.URL, g.AdminURL = "http://"+g.Addr, "http://"+g.AdminAddr
 	tb.Cleanup(func() {
 		g.kill()
@@ -226,16 +226,6 @@ func environment(extra []string) []string {
 		env = append(env, kv)
 	}
 	return append(env, extra...)
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("gatewayproc: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func tail(s string, n int) string {

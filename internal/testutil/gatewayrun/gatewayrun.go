@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 	gwconfig "github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/podrun"
 )
 
@@ -56,13 +56,13 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	listen, err := freeAddr()
+	listen, err := freeport.Addr()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gatewayrun: %w", err)
 	}
-	admin, err := freeAddr()
+	admin, err := freeport.Addr()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gatewayrun: %w", err)
 	}
 	edit := func(_ string, data []byte, mounts map[string]string) ([]byte, error) {
 		return localConfig(data, listen, admin, mounts)
@@ -154,13 +154,4 @@ func (g *Gateway) waitReady(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("gatewayrun: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 )
 
 // installHint tells a developer how to get a server; it ends every "not found" error.
@@ -122,7 +124,7 @@ func startServer(opts Options) (*Server, error) {
 	}
 	// A free port can be taken by someone else between our probe and the server's bind; retry.
 	for attempt := 1; ; attempt++ {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = freeport.Port(); err != nil {
 			s.Remove()
 			return nil, err
 		}
@@ -297,13 +299,4 @@ func serverCredential() (*syscall.Credential, error) {
 	}
 	return nil, errors.New("running as root, and neither a `postgres` nor a `nobody` user exists to run the server as " +
 		"(postgres refuses to run as root): create one (useradd --system postgres) or run the tests as another user")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
