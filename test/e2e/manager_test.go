@@ -6,11 +6,11 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +24,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 func TestMain(m *testing.M) {
@@ -48,33 +49,12 @@ func TestManagerProcess(t *testing.T) {
 	kubeconfig := env.Kubeconfig(t)
 	ns := env.Namespace(t)
 	probeAddr := freeport.MustAddr(t)
-	logPath := filepath.Join(t.TempDir(), "manager.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	mgr := exec.Command(bin,
+	mgr := startProcess(t, "manager", bin, nil,
 		"--kubeconfig", kubeconfig,
 		"--leader-elect", "--leader-election-namespace", ns,
 		"--health-probe-bind-address", probeAddr,
 		"--metrics-bind-address", "0",
 	)
-	mgr.Stdout, mgr.Stderr = logFile, logFile
-	if err := mgr.Start(); err != nil {
-		t.Fatalf("starting the manager: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- mgr.Wait() }()
-	t.Cleanup(func() {
-		if mgr.ProcessState == nil {
-			_ = mgr.Process.Kill()
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("manager log:\n%s", log)
-		}
-	})
 
 	waitFor(t, 60*time.Second, "the manager's /readyz to answer 200", func() bool {
 		resp, err := http.Get("http://" + probeAddr + "/readyz")
@@ -108,16 +88,16 @@ func TestManagerProcess(t *testing.T) {
 		t.Fatalf("want the two PaymentRoute samples listed, got:\n%s", out)
 	}
 
-	if err := mgr.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("the manager exited with %v after SIGTERM, want a clean exit", err)
-		}
-	case <-time.After(30 * time.Second):
+	case <-mgr.Exited():
+		t.Fatalf("the manager exited before SIGTERM: %v", mgr.Err())
+	default:
+	}
+	switch err := mgr.Stop(syscall.SIGTERM, 30*time.Second); {
+	case errors.Is(err, proc.ErrKilled):
 		t.Fatal("the manager did not stop within 30s of SIGTERM")
+	case err != nil:
+		t.Fatalf("the manager exited with %v after SIGTERM, want a clean exit", err)
 	}
 }
 
