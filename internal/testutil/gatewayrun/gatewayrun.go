@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -24,6 +23,7 @@ import (
 	gwconfig "github.com/insforge/integrations-operator/internal/gateway/config"
 	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/podrun"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // Options say which route's gateway to run.
@@ -138,20 +138,11 @@ func localConfig(data []byte, listen, admin string, mounts map[string]string) ([
 func (g *Gateway) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.AdminURL+gwconfig.PathReadyz, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-g.Process.Exited():
-			return fmt.Errorf("gatewayrun: the gateway exited during start-up: %v", g.Process.Cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("gatewayrun: the gateway's %s did not answer 200: %w", gwconfig.PathReadyz, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+	switch err := g.Process.WaitReady(ctx, 100*time.Millisecond, proc.HTTPReady(g.AdminURL+gwconfig.PathReadyz)); {
+	case errors.Is(err, proc.ErrExited):
+		return fmt.Errorf("gatewayrun: the gateway exited during start-up: %v", g.Process.Cmd.ProcessState)
+	case err != nil:
+		return fmt.Errorf("gatewayrun: the gateway's %s did not answer 200: %w", gwconfig.PathReadyz, err)
 	}
+	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/insforge/integrations-operator/internal/testutil/freeport"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // installHint tells a developer how to get a server; it ends every "not found" error.
@@ -42,8 +43,7 @@ type Server struct {
 	port    int
 	cred    *syscall.Credential
 	opts    Options
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    *proc.Process // nil while stopped
 	logPath string
 }
 
@@ -153,7 +153,7 @@ func (s *Server) initdb() error {
 
 // Start starts the server process and waits until it accepts connections.
 func (s *Server) Start() error {
-	if s.cmd != nil {
+	if s.proc != nil {
 		return errors.New("server already running")
 	}
 	args := []string{
@@ -187,50 +187,48 @@ func (s *Server) Start() error {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Pdeathsig stops the server if the test binary dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("starting postgres: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	s.cmd, s.exited = cmd, exited
+	s.proc = p
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for {
+	err = p.WaitReady(ctx, 50*time.Millisecond, func(ctx context.Context) error {
 		conn, err := pgx.Connect(ctx, s.URL("postgres"))
-		if err == nil {
-			_ = conn.Close(ctx)
-			return nil
+		if err != nil {
+			return err
 		}
-		select {
-		case <-exited:
-			s.cmd = nil
-			return fmt.Errorf("postgres exited during start-up on port %d:\n%s", s.port, s.logTail())
-		case <-ctx.Done():
-			_ = s.Stop()
-			return fmt.Errorf("postgres did not accept connections within 60s: %v\n%s", err, s.logTail())
-		case <-time.After(50 * time.Millisecond):
-		}
+		return conn.Close(ctx)
+	})
+	switch {
+	case errors.Is(err, proc.ErrExited):
+		s.proc = nil
+		return fmt.Errorf("postgres exited during start-up on port %d:\n%s", s.port, s.logTail())
+	case err != nil:
+		_ = s.Stop()
+		return fmt.Errorf("postgres did not accept connections within 60s: %v\n%s", err, s.logTail())
 	}
+	return nil
 }
 
 // Stop shuts the server down (fast mode: connections are closed, data is kept) and waits for it.
 func (s *Server) Stop() error {
-	if s.cmd == nil {
+	p := s.proc
+	if p == nil {
 		return nil
 	}
-	defer func() { s.cmd = nil }()
-	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		return fmt.Errorf("signalling postgres: %w", err)
-	}
+	s.proc = nil
 	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+	case <-p.Exited():
+		return fmt.Errorf("postgres had exited already: %v", p.Err())
+	default:
+	}
+	if err := p.Stop(syscall.SIGINT, 30*time.Second); errors.Is(err, proc.ErrKilled) {
 		return errors.New("postgres did not stop within 30s and was killed")
 	}
+	return nil
 }
 
 // Remove deletes the server's files. Call it after Stop.
