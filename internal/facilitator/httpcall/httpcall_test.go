@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insforge/integrations-operator/internal/facilitator"
 	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 )
 
@@ -294,4 +295,22 @@ func notTLS(t *testing.T) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+func TestSettleFailureChargesOnlyWhatMayHaveArrived(t *testing.T) {
+	dial := &TransportError{Err: errors.New("test: POST /settle: connection refused"), Sent: false}
+	res, err := SettleFailure("test", "eip155:196", dial)
+	if !errors.Is(err, dial) || res.State != "" || !strings.HasPrefix(err.Error(), "test settle not sent: ") {
+		t.Errorf("not sent: %+v, %v; want an error (nothing submitted)", res, err)
+	}
+	for _, lost := range []error{
+		&TransportError{Err: errors.New("test: POST /settle: EOF"), Sent: true},
+		errors.New("not a transport error"),
+	} {
+		res, err := SettleFailure("test", "eip155:196", lost)
+		if err != nil || res.State != facilitator.StateUnknown || res.Network != "eip155:196" ||
+			res.Message != "settle response lost: "+lost.Error() {
+			t.Errorf("%v: %+v, %v; want an unknown outcome", lost, res, err)
+		}
+	}
 }
