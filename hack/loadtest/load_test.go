@@ -177,22 +177,12 @@ func startReference(b *testing.B, bin string) (target string, pid int, check fun
 	target = "http://" + listen + "/paid"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err = p.WaitReady(ctx, 50*time.Millisecond, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+	err = p.WaitReady(ctx, 50*time.Millisecond, proc.HTTPCheck(target, func(resp *http.Response) error {
 		if resp.StatusCode != http.StatusPaymentRequired || resp.Header.Get("PAYMENT-REQUIRED") == "" {
 			return fmt.Errorf("GET %s: status %d, PAYMENT-REQUIRED %q; want a 402 with a v2 challenge", target, resp.StatusCode, resp.Header.Get("PAYMENT-REQUIRED"))
 		}
 		return nil
-	})
+	}))
 	if err != nil {
 		check()
 		b.Fatalf("LOADTEST_REFERENCE %s not ready after a minute: %v\n%s", bin, err, output())

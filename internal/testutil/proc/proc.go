@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -101,6 +102,17 @@ func (p *Process) WaitReady(ctx context.Context, interval time.Duration, ready f
 
 // HTTPReady is a readiness check for WaitReady: a GET of url answers 200.
 func HTTPReady(url string) func(context.Context) error {
+	return HTTPCheck(url, func(resp *http.Response) error {
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	})
+}
+
+// HTTPCheck is a readiness check for WaitReady: a GET of url answers a response that ok accepts
+// (ok sees the head; the body is drained and closed after it).
+func HTTPCheck(url string, ok func(*http.Response) error) func(context.Context) error {
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -110,11 +122,9 @@ func HTTPReady(url string) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
+		defer resp.Body.Close()
+		defer func() { _, _ = io.Copy(io.Discard, resp.Body) }()
+		return ok(resp)
 	}
 }
 
