@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +23,9 @@ import (
 
 	"github.com/insforge/integrations-operator/internal/gateway/config"
 	"github.com/insforge/integrations-operator/internal/testutil/evmtest"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 	"github.com/insforge/integrations-operator/internal/testutil/rpcbridge"
 	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
@@ -44,64 +45,34 @@ func buildGateway(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// process is a running gateway.
+// process is a running gateway and what it wrote to stderr.
 type process struct {
-	cmd    *exec.Cmd
-	done   chan error
-	stderr *strings.Builder
-	mu     *sync.Mutex
+	*proc.Process
+	stderr proc.Buffer
 }
 
 func startGateway(t *testing.T, bin, cfgPath string, env []string, adminAddr string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, "--config", cfgPath), done: make(chan error, 1), stderr: &strings.Builder{}, mu: &sync.Mutex{}}
-	p.cmd.Env = env
-	p.cmd.Stderr = writerFunc(func(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.stderr.Write(b) })
-	if err := p.cmd.Start(); err != nil {
+	cmd := exec.Command(bin, "--config", cfgPath)
+	p := &process{}
+	cmd.Env, cmd.Stderr = env, &p.stderr
+	var err error
+	if p.Process, err = proc.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + adminAddr + config.PathReadyz)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("gateway exited during start-up: %v\n%s", err, p.logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready in 30s\n%s", p.logs())
-		}
-		time.Sleep(50 * time.Millisecond)
+	t.Cleanup(p.Kill)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	switch err := p.WaitReady(ctx, 50*time.Millisecond, proc.HTTPReady("http://"+adminAddr+config.PathReadyz)); {
+	case errors.Is(err, proc.ErrExited):
+		t.Fatalf("gateway exited during start-up: %v\n%s", p.Err(), p.logs())
+	case err != nil:
+		t.Fatalf("gateway not ready in 30s\n%s", p.logs())
 	}
+	return p
 }
 
-func (p *process) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+func (p *process) logs() string { return p.stderr.String() }
 
 // TestKilledAfterSettleIsResolvedByRestartedGateway runs the real gateway binary against a real
 // Postgres and the simulated chain (served over JSON-RPC), kills it with SIGKILL right after it
@@ -128,7 +99,7 @@ func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	db := pgtest.NewDatabase(t)
 
-	dataAddr, adminAddr := freeAddr(t), freeAddr(t)
+	dataAddr, adminAddr := freeport.MustAddr(t), freeport.MustAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "config.json")
 	cfgJSON := fmt.Sprintf(`{"route": "shop/weather", "listen": %q, "adminListen": %q, "upstream": %q, "network": %q,
 	  "asset": {"address": %q, "decimals": 6, "eip712Name": "Global Dollar", "eip712Version": "1"},
@@ -167,8 +138,7 @@ func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
 
 	sent := make(chan string, 1)
 	bridge.SetAfterSend(func(hash string) {
-		_ = gw.cmd.Process.Signal(syscall.SIGKILL)
-		<-gw.done
+		gw.Kill()
 		sent <- hash
 	})
 	req, _ := http.NewRequest(http.MethodGet, "http://"+dataAddr+"/weather", nil)
@@ -241,14 +211,11 @@ func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
 		!strings.Contains(string(mbody), `x402_gateway_resolved_total{status="settled"} 1`) {
 		t.Errorf("metrics lack the replay or the resolution:\n%s", grep(string(mbody), "x402_gateway_re"))
 	}
-	_ = gw2.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-gw2.done:
-		if err != nil {
-			t.Errorf("gateway exit after SIGTERM: %v\n%s", err, gw2.logs())
-		}
-	case <-time.After(30 * time.Second):
+	switch err := gw2.Stop(syscall.SIGTERM, 30*time.Second); {
+	case errors.Is(err, proc.ErrKilled):
 		t.Error("gateway did not stop after SIGTERM")
+	case err != nil:
+		t.Errorf("gateway exit after SIGTERM: %v\n%s", err, gw2.logs())
 	}
 	if logs := gw.logs() + gw2.logs(); strings.Contains(logs, common.Bytes2Hex(relayerKeyBytes(relayer))) || strings.Contains(logs, db.URL) {
 		t.Error("a secret appears in the gateway's logs")

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +17,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/insforge/integrations-operator/internal/testutil/devchain"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/gatewayrun"
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // What the demo applies and pays for.
@@ -241,7 +243,7 @@ func (d *demo) operator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	probe, err := freeAddr()
+	probe, err := freeport.Addr()
 	if err != nil {
 		return err
 	}
@@ -253,33 +255,21 @@ func (d *demo) operator(ctx context.Context) error {
 	)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	mgr, err := proc.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("starting the manager: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	d.defer_(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	return poll(ctx, 60*time.Second, "the manager's /readyz", func() (bool, error) {
-		select {
-		case <-exited:
-			return false, fmt.Errorf("the manager exited: %v", cmd.ProcessState)
-		default:
-		}
-		resp, err := http.Get("http://" + probe + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
+	d.defer_(func() { _ = mgr.Stop(syscall.SIGTERM, 30*time.Second) })
+	const timeout = 60 * time.Second
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	switch err := mgr.WaitReady(rctx, 250*time.Millisecond, proc.HTTPReady("http://"+probe+"/readyz")); {
+	case errors.Is(err, proc.ErrExited):
+		return fmt.Errorf("the manager exited: %v", cmd.ProcessState)
+	case err != nil:
+		return fmt.Errorf("timed out after %s waiting for the manager's /readyz", timeout)
+	}
+	return nil
 }
 
 // logFile creates a log in the work dir and remembers it for a failure report.

@@ -48,15 +48,6 @@ func poll(ctx context.Context, timeout time.Duration, what string, ok func() (bo
 	}
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // redact drops the password from a database URL before it is printed.
 func redact(raw string) string {
 	u, err := url.Parse(raw)

@@ -23,7 +23,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/insforge/integrations-operator/internal/gateway"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -98,23 +100,13 @@ func goBuild(b *testing.B, dir, pkg, out string, cgo bool) {
 	}
 }
 
-func freeAddr(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startGatewayPID runs the gateway binary bin as its own process, as in production
 // (cmd/gateway, mock facilitator, ledger migrated at start) on the database dbURL, and returns
 // its data URL once it is ready, and its pid, for the generator to measure its CPU time.
 func startGatewayPID(b *testing.B, bin, upstream, dbURL string) (string, int) {
 	b.Helper()
 	dir := b.TempDir()
-	listen, admin := freeAddr(b), freeAddr(b)
+	listen, admin := freeport.MustAddr(b), freeport.MustAddr(b)
 	cfg := fmt.Sprintf(`{"route": "bench/route", "listen": %q, "adminListen": %q, "upstream": %q, "network": "eip155:196",
 	  "asset": {"address": "0x4ae46a509f6b1d9056937ba4500cb143933d2dc8", "decimals": 6, "eip712Name": "Global Dollar", "eip712Version": "1"},
 	  "payTo": "0x1111111111111111111111111111111111111111", "maxTimeoutSeconds": 300,
@@ -134,29 +126,20 @@ func startGatewayPID(b *testing.B, bin, upstream, dbURL string) (string, int) {
 	cmd := exec.Command(bin, "--config", path, "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "X402_DATABASE_URL="+dbURL)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	logFile.Close() // the child has its own descriptor
+	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		logFile.Close()
-	})
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get("http://" + admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return "http://" + listen, cmd.Process.Pid
-			}
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logPath)
-			b.Fatalf("gateway %s not ready after a minute: %v\n%s", bin, err, out)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The gateway drains within its shutdownTimeout (45 s by default).
+	b.Cleanup(func() { _ = p.Stop(os.Interrupt, 2*time.Minute) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.WaitReady(ctx, 50*time.Millisecond, proc.HTTPReady("http://"+admin+"/readyz")); err != nil {
+		out, _ := os.ReadFile(logPath)
+		b.Fatalf("gateway %s not ready after a minute: %v\n%s", bin, err, out)
 	}
+	return "http://" + listen, cmd.Process.Pid
 }
 
 // startReference runs bin, the reference x402 middleware's server (LOADTEST_REFERENCE, see the
@@ -168,7 +151,7 @@ func startReference(b *testing.B, bin string) (target string, pid int, check fun
 	if !filepath.IsAbs(bin) {
 		b.Fatalf("LOADTEST_REFERENCE %q: want an absolute path to the reference binary", bin)
 	}
-	listen := freeAddr(b)
+	listen := freeport.MustAddr(b)
 	logPath := filepath.Join(b.TempDir(), "reference.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -176,50 +159,35 @@ func startReference(b *testing.B, bin string) (target string, pid int, check fun
 	}
 	cmd := exec.Command(bin, "-listen", listen)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
+	p, err := proc.Start(cmd)
+	logFile.Close() // the child has its own descriptor
+	if err != nil {
 		b.Fatalf("LOADTEST_REFERENCE: %v", err)
 	}
-	done := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(done) }()
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logFile.Close()
-	})
+	b.Cleanup(func() { _ = p.Stop(os.Interrupt, 10*time.Second) })
 	output := func() []byte { o, _ := os.ReadFile(logPath); return o }
 	check = func() {
 		b.Helper()
 		select {
-		case <-done:
-			b.Fatalf("LOADTEST_REFERENCE %s exited: %v\n%s", bin, waitErr, output())
+		case <-p.Exited():
+			b.Fatalf("LOADTEST_REFERENCE %s exited: %v\n%s", bin, p.Err(), output())
 		default:
 		}
 	}
 	target = "http://" + listen + "/paid"
-	deadline := time.Now().Add(time.Minute)
-	for {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = p.WaitReady(ctx, 50*time.Millisecond, proc.HTTPCheck(target, func(resp *http.Response) error {
+		if resp.StatusCode != http.StatusPaymentRequired || resp.Header.Get("PAYMENT-REQUIRED") == "" {
+			return fmt.Errorf("GET %s: status %d, PAYMENT-REQUIRED %q; want a 402 with a v2 challenge", target, resp.StatusCode, resp.Header.Get("PAYMENT-REQUIRED"))
+		}
+		return nil
+	}))
+	if err != nil {
 		check()
-		resp, err := http.Get(target)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusPaymentRequired && resp.Header.Get("PAYMENT-REQUIRED") != "" {
-				return target, cmd.Process.Pid, check
-			}
-			err = fmt.Errorf("GET %s: status %d, PAYMENT-REQUIRED %q; want a 402 with a v2 challenge", target, resp.StatusCode, resp.Header.Get("PAYMENT-REQUIRED"))
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("LOADTEST_REFERENCE %s not ready after a minute: %v\n%s", bin, err, output())
-		}
-		time.Sleep(50 * time.Millisecond)
+		b.Fatalf("LOADTEST_REFERENCE %s not ready after a minute: %v\n%s", bin, err, output())
 	}
+	return target, cmd.Process.Pid, check
 }
 
 func countSettled(b *testing.B, dbURL string) int64 {

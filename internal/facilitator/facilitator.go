@@ -116,9 +116,6 @@ type SettleResult struct {
 	Payer   string      // payer address, when known
 	Reason  x402.Reason // why it failed, or settlement_pending for unknown outcomes
 	Message string      // human detail; never contains secrets
-	// Mock is true for results of the mock facilitator: no chain was involved, and such
-	// payments must be kept out of settled totals.
-	Mock bool
 }
 
 // Settled reports whether the payment is final.

@@ -42,12 +42,24 @@ const paymentCols = `id::text, payer_address, coalesce(nonce, ''), coalesce(rout
 	coalesce(failure_reason, ''), coalesce(response_summary, ''), attempts, claims,
 	created_at, updated_at, settled_at, served`
 
+// reclaim is the ON CONFLICT clause of the single and the batched claim: a released or failed
+// row (no money moved) is claimed again in place, as a fresh claim: the new request's fields,
+// the next ticket (claims + 1) and no outcome. Any other row is left alone.
+const reclaim = `ON CONFLICT (payer_address, nonce) DO UPDATE SET
+	route = EXCLUDED.route, endpoint = EXCLUDED.endpoint, resource = EXCLUDED.resource,
+	amount = EXCLUDED.amount, network = EXCLUDED.network, asset = EXCLUDED.asset,
+	pay_to = EXCLUDED.pay_to, chain = EXCLUDED.chain, facilitator = EXCLUDED.facilitator,
+	mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = 'verifying', tx_hash = NULL,
+	failure_reason = NULL, response_summary = NULL, attempts = 0, claims = p.claims + 1,
+	settled_at = NULL, served = false, updated_at = now()
+WHERE p.status IN ('released', 'failed')`
+
 // asyncCommitCTE turns synchronous_commit off for the statement's own (implicit) transaction:
 // its commit returns without waiting for the WAL flush. set_config(..., true) is SET LOCAL, so
 // the setting ends with that transaction and never reaches the next statement on the connection.
 // Statements using it must run on the pool, never inside an explicit transaction.
 //
-// Only the claim and the release use it, and that is safe because neither moves money:
+// Only the claims (single and batched) and the release use it, and that is safe because neither moves money:
 //
 //   - A claim lost in a crash (acknowledged, not yet flushed) means the gateway's next statement,
 //     the synchronous MarkSettling, fails (the server is down, or restarted without the row), so
@@ -60,17 +72,6 @@ const paymentCols = `id::text, payer_address, coalesce(nonce, ''), coalesce(rout
 //
 // MarkSettling and every outcome (settled, failed, pending) stay synchronous: settle must not
 // start before the settling row is durable, and an acknowledged outcome must survive a crash.
-// reclaim is a claim's ON CONFLICT clause: a released or failed row (no money moved) is
-// claimed again in place, as a fresh claim with the next ticket; any other row is left alone.
-const reclaim = `ON CONFLICT (payer_address, nonce) DO UPDATE SET
-	route = EXCLUDED.route, endpoint = EXCLUDED.endpoint, resource = EXCLUDED.resource,
-	amount = EXCLUDED.amount, network = EXCLUDED.network, asset = EXCLUDED.asset,
-	pay_to = EXCLUDED.pay_to, chain = EXCLUDED.chain, facilitator = EXCLUDED.facilitator,
-	mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = 'verifying', tx_hash = NULL,
-	failure_reason = NULL, response_summary = NULL, attempts = 0, claims = p.claims + 1,
-	settled_at = NULL, served = false, updated_at = now()
-WHERE p.status IN ('released', 'failed')`
-
 const asyncCommitCTE = `async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))`
 
 // unsettled are the states a settled outcome is applied from: all but settled.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // TestDemo runs `make demo`'s program non-interactively and checks that it shows what the README
@@ -28,7 +29,7 @@ func TestDemo(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bins.Demo, "-exit-after-ready")
 	cmd.Dir = root
-	var out syncBuffer
+	var out proc.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	output := out.String()

@@ -6,12 +6,11 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,8 +21,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 func TestMain(m *testing.M) {
@@ -47,34 +48,13 @@ func TestManagerProcess(t *testing.T) {
 
 	kubeconfig := env.Kubeconfig(t)
 	ns := env.Namespace(t)
-	probeAddr := freeAddr(t)
-	logPath := filepath.Join(t.TempDir(), "manager.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	mgr := exec.Command(bin,
+	probeAddr := freeport.MustAddr(t)
+	mgr := startProcess(t, "manager", bin, nil,
 		"--kubeconfig", kubeconfig,
 		"--leader-elect", "--leader-election-namespace", ns,
 		"--health-probe-bind-address", probeAddr,
 		"--metrics-bind-address", "0",
 	)
-	mgr.Stdout, mgr.Stderr = logFile, logFile
-	if err := mgr.Start(); err != nil {
-		t.Fatalf("starting the manager: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- mgr.Wait() }()
-	t.Cleanup(func() {
-		if mgr.ProcessState == nil {
-			_ = mgr.Process.Kill()
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("manager log:\n%s", log)
-		}
-	})
 
 	waitFor(t, 60*time.Second, "the manager's /readyz to answer 200", func() bool {
 		resp, err := http.Get("http://" + probeAddr + "/readyz")
@@ -108,27 +88,17 @@ func TestManagerProcess(t *testing.T) {
 		t.Fatalf("want the two PaymentRoute samples listed, got:\n%s", out)
 	}
 
-	if err := mgr.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("the manager exited with %v after SIGTERM, want a clean exit", err)
-		}
-	case <-time.After(30 * time.Second):
+	case <-mgr.Exited():
+		t.Fatalf("the manager exited before SIGTERM: %v", mgr.Err())
+	default:
+	}
+	switch err := mgr.Stop(syscall.SIGTERM, 30*time.Second); {
+	case errors.Is(err, proc.ErrKilled):
 		t.Fatal("the manager did not stop within 30s of SIGTERM")
+	case err != nil:
+		t.Fatalf("the manager exited with %v after SIGTERM, want a clean exit", err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {

@@ -21,10 +21,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/insforge/integrations-operator/internal/testutil/devchain"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/gatewayrun"
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
 	"github.com/insforge/integrations-operator/internal/testutil/okxfake"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 	"github.com/insforge/integrations-operator/internal/testutil/procnet"
 	"github.com/insforge/integrations-operator/internal/testutil/rlscheck"
 	"github.com/insforge/integrations-operator/internal/testutil/sampleoverlay"
@@ -80,7 +82,7 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 
 	// The chain: a token with the sample's EIP-712 domain, a payer holding 10 tokens, a relayer
 	// with gas, and a merchant to be paid.
-	var gethLog syncBuffer
+	var gethLog proc.Buffer
 	chain, err := devchain.Start(ctx, devchain.Options{Log: &gethLog})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, gethLog.String())
@@ -127,7 +129,7 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 		"--kubeconfig", kubeconfig,
 		"--leader-elect", "--leader-election-namespace", ns,
 		"--watch-namespaces", ns,
-		"--health-probe-bind-address", freeAddr(t),
+		"--health-probe-bind-address", freeport.MustAddr(t),
 		"--metrics-bind-address", "0",
 		"--gateway-image", "integrations-operator:e2e",
 	)
@@ -213,7 +215,7 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 
 	// Every process under test talked and listened on loopback only.
 	for name, pid := range map[string]int{
-		"manager": mgr.cmd.Process.Pid, "gateway " + onchainRoute: gw.Process.Cmd.Process.Pid,
+		"manager": mgr.Cmd.Process.Pid, "gateway " + onchainRoute: gw.Process.Cmd.Process.Pid,
 		"gateway " + okxRoute: gwOKX.Process.Cmd.Process.Pid,
 	} {
 		if bad, err := procnet.NonLoopback(pid); err != nil || len(bad) > 0 {
@@ -223,9 +225,9 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 }
 
 // runGateway runs the route's rendered Deployment as a local process until the test ends.
-func runGateway(t *testing.T, ctx context.Context, env *kubetest.Env, ns, route, bin string) (*gatewayrun.Gateway, *syncBuffer) {
+func runGateway(t *testing.T, ctx context.Context, env *kubetest.Env, ns, route, bin string) (*gatewayrun.Gateway, *proc.Buffer) {
 	t.Helper()
-	var log syncBuffer
+	var log proc.Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("=== gateway %s log ===\n%s", route, log.String())
@@ -251,7 +253,7 @@ func payWithCLI(t *testing.T, ctx context.Context, bin string, payer devchain.Ac
 	t.Helper()
 	pay := exec.CommandContext(ctx, bin, "-max-atomic", fmt.Sprint(maxAtomic), url)
 	pay.Env = []string{"X402_PAY_KEY=" + payer.KeyHex()}
-	var stdout, stderr syncBuffer
+	var stdout, stderr proc.Buffer
 	pay.Stdout, pay.Stderr = &stdout, &stderr
 	if err := pay.Run(); err != nil {
 		t.Fatalf("x402-pay %s: %v\nstderr:\n%s\nstdout:\n%s", url, err, stderr.String(), stdout.String())

@@ -3,26 +3,23 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // process is a command under test whose output goes to a log file that is printed when the test
 // fails.
 type process struct {
-	name    string
-	cmd     *exec.Cmd
+	*proc.Process
 	logPath string
-	exited  chan struct{}
-	err     error
 }
 
 // startProcess starts bin with args (and env on top of ours) and stops it with SIGTERM when the
@@ -38,14 +35,14 @@ func startProcess(t *testing.T, name, bin string, env []string, args ...string) 
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
+	started, err := proc.Start(cmd)
+	f.Close() // the child has its own descriptor
+	if err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); f.Close(); close(p.exited) }()
+	p := &process{Process: started, logPath: logPath}
 	t.Cleanup(func() {
-		p.stop(30 * time.Second)
+		_ = p.Stop(syscall.SIGTERM, 30*time.Second)
 		if t.Failed() {
 			t.Logf("=== %s log ===\n%s", name, p.log())
 		}
@@ -53,45 +50,9 @@ func startProcess(t *testing.T, name, bin string, env []string, args ...string) 
 	return p
 }
 
-// stop sends SIGTERM and waits up to grace, then kills. It returns the exit error.
-func (p *process) stop(grace time.Duration) error {
-	select {
-	case <-p.exited:
-		return p.err
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return p.err
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return p.err
-	}
-}
-
 func (p *process) log() string {
 	b, _ := os.ReadFile(p.logPath)
 	return string(b)
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing and a test reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // kubectlRunner runs kubectl against one kubeconfig and namespace.

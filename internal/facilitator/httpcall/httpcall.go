@@ -1,7 +1,7 @@
 // Package httpcall makes a facilitator client's HTTP exchanges: a bounded body, retries only for
 // the calls that cannot move money, no redirects followed, and, when an exchange fails, whether
 // the request may have reached the facilitator. That last fact decides the money path: a settle that was never sent
-// may be answered "not charged", one that may have arrived has an unknown outcome.
+// may be answered "not charged", one that may have arrived has an unknown outcome (SettleFailure).
 package httpcall
 
 import (
@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/insforge/integrations-operator/internal/facilitator"
 )
 
 // Defaults.
@@ -67,6 +69,17 @@ func (e *TransportError) Unwrap() error { return e.Err }
 func NotSent(err error) bool {
 	var te *TransportError
 	return errors.As(err, &te) && !te.Sent
+}
+
+// SettleFailure is Settle's answer (see facilitator.Facilitator) when the settle exchange failed
+// with err, Do's error: a request that never left is an error, nothing was submitted and the
+// client may be answered "not charged"; any other failure is an unknown outcome, since the
+// facilitator may have moved the money. name prefixes the error ("okx", "httpx402").
+func SettleFailure(name, network string, err error) (facilitator.SettleResult, error) {
+	if NotSent(err) {
+		return facilitator.SettleResult{}, fmt.Errorf("%s settle not sent: %w", name, err)
+	}
+	return facilitator.Unknown("", network, "", "settle response lost: %v", err), nil
 }
 
 // RedirectError is a 3xx answer. Redirects are never followed: a settle sent again to another

@@ -15,6 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/insforge/integrations-operator/internal/facilitator"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 )
 
 // server answers with the statuses in turn (the last one repeated) and records what it got.
@@ -102,14 +105,9 @@ func TestDoMakesExactlyOneAttempt(t *testing.T) {
 func TestTransportErrorsSayWhetherTheRequestMayHaveArrived(t *testing.T) {
 	ctx := context.Background()
 	// Nothing listens: the dial fails, the request never left.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String()
-	_ = ln.Close()
+	closed := "http://" + freeport.MustAddr(t)
 	c := &Caller{Name: "test", BaseURL: closed, MaxAttempts: 2, RetryBackoff: time.Millisecond}
-	_, err = c.Do(ctx, http.MethodPost, "/settle", []byte(`{}`))
+	_, err := c.Do(ctx, http.MethodPost, "/settle", []byte(`{}`))
 	var te *TransportError
 	if !errors.As(err, &te) || te.Sent || !NotSent(err) || !strings.HasPrefix(err.Error(), "test: POST /settle: ") {
 		t.Errorf("dial failure: %v (%#v), want a TransportError not sent", err, te)
@@ -297,4 +295,22 @@ func notTLS(t *testing.T) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+func TestSettleFailureChargesOnlyWhatMayHaveArrived(t *testing.T) {
+	dial := &TransportError{Err: errors.New("test: POST /settle: connection refused"), Sent: false}
+	res, err := SettleFailure("test", "eip155:196", dial)
+	if !errors.Is(err, dial) || res.State != "" || !strings.HasPrefix(err.Error(), "test settle not sent: ") {
+		t.Errorf("not sent: %+v, %v; want an error (nothing submitted)", res, err)
+	}
+	for _, lost := range []error{
+		&TransportError{Err: errors.New("test: POST /settle: EOF"), Sent: true},
+		errors.New("not a transport error"),
+	} {
+		res, err := SettleFailure("test", "eip155:196", lost)
+		if err != nil || res.State != facilitator.StateUnknown || res.Network != "eip155:196" ||
+			res.Message != "settle response lost: "+lost.Error() {
+			t.Errorf("%v: %+v, %v; want an unknown outcome", lost, res, err)
+		}
+	}
 }

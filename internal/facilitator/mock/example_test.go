@@ -56,8 +56,8 @@ func Example() {
 	case res.State == facilitator.StateFailed: // 402 + PAYMENT-RESPONSE{success:false}
 	}
 	receipt, _ := x402.EncodePaymentResponse(res.Response())
-	fmt.Println("state:", res.State, "mock:", res.Mock, "receipt header:", receipt != "")
+	fmt.Println("state:", res.State, "receipt header:", receipt != "")
 	// Output:
 	// valid: true <nil>
-	// state: settled mock: true receipt header: true
+	// state: settled receipt header: true
 }

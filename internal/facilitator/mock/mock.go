@@ -1,7 +1,8 @@
 // Package mock is a facilitator for demos and development without a chain. Unlike a stub it
 // still runs every local check, signature recovery included, and refuses a reused
-// authorization; settling returns a random transaction hash and marks the result Mock so that
-// such payments can be kept out of settled totals. Never use it in production.
+// authorization; settling returns a random transaction hash. The gateway records payments it
+// settles as mock (its config names this facilitator) so that they are kept out of settled
+// totals. Never use it in production.
 package mock
 
 import (
@@ -131,7 +132,7 @@ func (f *Facilitator) Settle(ctx context.Context, payment x402.PaymentPayload, r
 	v, err := f.verify(payment, req)
 	if err != nil {
 		inv := facilitator.Invalid(err, "")
-		return facilitator.SettleResult{State: facilitator.StateFailed, Network: req.Network, Reason: inv.Reason, Message: inv.Message, Mock: true}, nil
+		return facilitator.SettleResult{State: facilitator.StateFailed, Network: req.Network, Reason: inv.Reason, Message: inv.Message}, nil
 	}
 	k, payer := keyOf(v), v.PayerHex
 	f.mu.Lock()
@@ -143,9 +144,9 @@ func (f *Facilitator) Settle(ctx context.Context, payment x402.PaymentPayload, r
 	}
 	if _, used := f.used[k]; used {
 		return facilitator.SettleResult{State: facilitator.StateFailed, Network: req.Network, Payer: payer,
-			Reason: x402.ReasonNonceAlreadyUsed, Message: "authorization already settled (mock)", Mock: true}, nil
+			Reason: x402.ReasonNonceAlreadyUsed, Message: "authorization already settled (mock)"}, nil
 	}
-	res := facilitator.SettleResult{State: facilitator.StateSettled, TxHash: "0x" + hex.EncodeToString(hash[:]), Network: req.Network, Payer: payer, Mock: true}
+	res := facilitator.SettleResult{State: facilitator.StateSettled, TxHash: "0x" + hex.EncodeToString(hash[:]), Network: req.Network, Payer: payer}
 	f.used[k] = res
 	f.byTx[res.TxHash] = res
 	return res, nil
@@ -165,7 +166,7 @@ func (f *Facilitator) SettleStatus(_ context.Context, ref facilitator.SettleRef)
 		}
 	}
 	return facilitator.SettleResult{State: facilitator.StateFailed, TxHash: ref.TxHash, Network: ref.Network, Payer: ref.Payer,
-		Reason: x402.ReasonInvalidTransactionState, Message: "not settled by this mock", Mock: true}, nil
+		Reason: x402.ReasonInvalidTransactionState, Message: "not settled by this mock"}, nil
 }
 
 // Supported implements facilitator.Facilitator.

@@ -19,6 +19,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/facilitator/httpcall"
 	"github.com/insforge/integrations-operator/internal/facilitator/onchain"
 	"github.com/insforge/integrations-operator/internal/testutil/evmtest"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/okxfake"
 	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
@@ -278,9 +279,7 @@ func TestOKXAuthenticationFailures(t *testing.T) {
 }
 
 func TestOKXSettleNotSentWhenUnreachable(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	url := srv.URL
-	srv.Close() // nothing listens: the dial fails, so the request certainly was not sent
+	url := "http://" + freeport.MustAddr(t) // nothing listens: the dial fails, so the request certainly was not sent
 	c, err := New(Config{BaseURL: url, Credentials: Credentials{APIKey: "k", SecretKey: "s", Passphrase: "p"}})
 	if err != nil {
 		t.Fatal(err)

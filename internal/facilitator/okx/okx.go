@@ -243,10 +243,7 @@ func (c *Client) Settle(ctx context.Context, payment x402.PaymentPayload, req x4
 	}
 	resp, err := c.http.Do(ctx, http.MethodPost, c.prefix+"/settle", body)
 	if err != nil {
-		if httpcall.NotSent(err) {
-			return facilitator.SettleResult{}, fmt.Errorf("okx settle not sent: %w", err)
-		}
-		return facilitator.Unknown("", req.Network, "", "settle response lost: %v", err), nil
+		return httpcall.SettleFailure("okx", req.Network, err)
 	}
 	return settleOutcome(resp, req.Network)
 }

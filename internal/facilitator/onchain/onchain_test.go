@@ -89,7 +89,7 @@ func TestVerifyAndSettleMoveTokensOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.State != facilitator.StateSettled || res.TxHash == "" || res.Network != evmtest.Network || res.Mock {
+	if res.State != facilitator.StateSettled || res.TxHash == "" || res.Network != evmtest.Network {
 		t.Fatalf("settle = %+v", res)
 	}
 	if got := e.token.BalanceOf(t, e.merchant.Address); got.Int64() != price {

@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 	"github.com/insforge/integrations-operator/internal/x402"
 	"github.com/insforge/integrations-operator/internal/x402/eip3009"
@@ -43,7 +44,7 @@ func startGateway(t *testing.T, upstream http.Handler, gatewayJSON string) runni
 	up := httptest.NewServer(upstream)
 	t.Cleanup(up.Close)
 	db := pgtest.NewDatabase(t)
-	g := running{data: freeAddr(t), admin: freeAddr(t)}
+	g := running{data: freeport.MustAddr(t), admin: freeport.MustAddr(t)}
 	raw := fmt.Sprintf(`{"route": "ns/limits", "listen": %q, "adminListen": %q, "upstream": %q, "network": "eip155:196",
 	  "asset": {"address": "0x4ae46a509f6b1d9056937ba4500cb143933d2dc8", "decimals": 6, "eip712Name": "Global Dollar", "eip712Version": "1"},
 	  "payTo": "0x1111111111111111111111111111111111111111", "maxTimeoutSeconds": 300,
@@ -84,16 +85,6 @@ func startGateway(t *testing.T, upstream http.Handler, gatewayJSON string) runni
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // dialSlow connects with a small receive buffer, so that a client that does not read fills

@@ -107,7 +107,7 @@ func (c *Chain) waitMined(ctx context.Context, hash common.Hash) (*types.Receipt
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for transaction %s: %w", hash.Hex(), ctx.Err())
-		case <-c.exited:
+		case <-c.geth.Exited():
 			return nil, fmt.Errorf("waiting for transaction %s: geth exited", hash.Hex())
 		case <-afterPoll():
 		}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +24,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // ChainID is the chain id of a geth --dev chain.
@@ -56,8 +58,7 @@ type Chain struct {
 
 	rpc     *rpc.Client
 	dir     string
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	geth    *proc.Process
 	stopped sync.Once
 	mu      sync.Mutex // serialises the Funder's transactions (nonces)
 }
@@ -92,13 +93,13 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 }
 
 func launch(ctx context.Context, bin, dir string, log io.Writer) (*Chain, error) {
-	httpPort, err := freePort()
+	httpPort, err := freeport.Port()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("devchain: %w", err)
 	}
-	authPort, err := freePort()
+	authPort, err := freeport.Port()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("devchain: %w", err)
 	}
 	if log == nil {
 		log = io.Discard
@@ -117,14 +118,13 @@ func launch(ctx context.Context, bin, dir string, log io.Writer) (*Chain, error)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Pdeathsig stops the node if our process dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	geth, err := proc.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("devchain: starting %s: %w", bin, err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	c := &Chain{RPCURL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), dir: dir, cmd: cmd, exited: exited}
+	c := &Chain{RPCURL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), dir: dir, geth: geth}
 	if err := c.waitRPC(ctx); err != nil {
-		c.kill()
+		geth.Kill()
 		return nil, err
 	}
 	return c, nil
@@ -134,25 +134,27 @@ func launch(ctx context.Context, bin, dir string, log io.Writer) (*Chain, error)
 func (c *Chain) waitRPC(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	for {
+	err := c.geth.WaitReady(ctx, 100*time.Millisecond, func(ctx context.Context) error {
 		rc, err := rpc.DialContext(ctx, c.RPCURL)
-		if err == nil {
-			client := ethclient.NewClient(rc)
-			id, err := client.ChainID(ctx)
-			if err == nil {
-				c.rpc, c.Client, c.ChainID = rc, client, id
-				return nil
-			}
+		if err != nil {
+			return err
+		}
+		client := ethclient.NewClient(rc)
+		id, err := client.ChainID(ctx)
+		if err != nil {
 			rc.Close()
+			return err
 		}
-		select {
-		case <-c.exited:
-			return errors.New("devchain: geth exited during start-up (see its log)")
-		case <-ctx.Done():
-			return fmt.Errorf("devchain: geth's RPC at %s did not answer: %w", c.RPCURL, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+		c.rpc, c.Client, c.ChainID = rc, client, id
+		return nil
+	})
+	switch {
+	case errors.Is(err, proc.ErrExited):
+		return errors.New("devchain: geth exited during start-up (see its log)")
+	case err != nil:
+		return fmt.Errorf("devchain: geth's RPC at %s did not answer: %w", c.RPCURL, err)
 	}
+	return nil
 }
 
 // Stop stops the node and removes its datadir. It is safe to call more than once.
@@ -161,21 +163,9 @@ func (c *Chain) Stop() {
 		if c.Client != nil {
 			c.Client.Close()
 		}
-		if c.cmd.Process != nil {
-			_ = c.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-c.exited:
-			case <-time.After(15 * time.Second):
-				c.kill()
-			}
-		}
+		_ = c.geth.Stop(syscall.SIGTERM, 15*time.Second)
 		_ = os.RemoveAll(c.dir)
 	})
-}
-
-func (c *Chain) kill() {
-	_ = c.cmd.Process.Kill()
-	<-c.exited
 }
 
 // gethBinary resolves the geth binary to run.
@@ -204,13 +194,4 @@ func gethBinary(explicit string) (string, error) {
 func isExecutable(path string) bool {
 	info, err := os.Stat(path)
 	return err == nil && !info.IsDir() && info.Mode()&0o111 != 0
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("devchain: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

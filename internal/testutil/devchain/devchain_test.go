@@ -32,7 +32,7 @@ func TestDevChain(t *testing.T) {
 	if c.ChainID.Int64() != ChainID {
 		t.Errorf("chain id %d, want %d", c.ChainID, ChainID)
 	}
-	addrs, err := procnet.Sockets(c.cmd.Process.Pid)
+	addrs, err := procnet.Sockets(c.geth.Cmd.Process.Pid)
 	if err != nil {
 		t.Fatalf("listing geth's sockets: %v", err)
 	}

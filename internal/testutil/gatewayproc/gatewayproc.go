@@ -5,12 +5,11 @@
 package gatewayproc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // Package is the import path of the command built by Build.
@@ -70,10 +71,9 @@ type Gateway struct {
 	dir    string
 	starts int
 
+	logs proc.Buffer // every process's output, in order
 	mu   sync.Mutex
-	logs bytes.Buffer // every process's stderr, in order
-	proc *exec.Cmd
-	done chan struct{}
+	proc *proc.Process
 }
 
 // Start runs the gateway and waits until it is ready; the test fails if it exits or is not
@@ -81,7 +81,7 @@ type Gateway struct {
 func Start(tb testing.TB, o Options) *Gateway {
 	tb.Helper()
 	g := &Gateway{binary: o.Binary, env: environment(o.Env), dir: tb.TempDir()}
-	g.Addr, g.AdminAddr = freeAddr(tb), freeAddr(tb)
+	g.Addr, g.AdminAddr = freeport.MustAddr(tb), freeport.MustAddr(tb)
 	g.URL, g.AdminURL = "http://"+g.Addr, "http://"+g.AdminAddr
 	tb.Cleanup(func() {
 		g.kill()
@@ -105,11 +105,7 @@ func (g *Gateway) Restart(tb testing.TB, cfg map[string]any, env []string) {
 }
 
 // Logs returns everything the processes wrote to stderr.
-func (g *Gateway) Logs() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.logs.String()
-}
+func (g *Gateway) Logs() string { return g.logs.String() }
 
 // Metrics returns the text of /metrics.
 func (g *Gateway) Metrics(tb testing.TB) string {
@@ -124,15 +120,6 @@ func (g *Gateway) Metrics(tb testing.TB) string {
 		tb.Fatalf("gatewayproc: metrics: %v", err)
 	}
 	return string(b)
-}
-
-// logWriter appends the processes' output to the gateway's log buffer.
-type logWriter struct{ g *Gateway }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.g.mu.Lock()
-	defer w.g.mu.Unlock()
-	return w.g.logs.Write(p)
 }
 
 func (g *Gateway) start(tb testing.TB, cfg map[string]any) {
@@ -158,61 +145,44 @@ func (g *Gateway) start(tb testing.TB, cfg map[string]any) {
 		tb.Fatalf("gatewayproc: %v", err)
 	}
 	cmd := exec.Command(g.binary, "--config", path)
-	cmd.Env, cmd.Stdout, cmd.Stderr = g.env, logWriter{g}, logWriter{g}
-	if err := cmd.Start(); err != nil {
+	cmd.Env, cmd.Stdout, cmd.Stderr = g.env, &g.logs, &g.logs
+	p, err := proc.Start(cmd)
+	if err != nil {
 		tb.Fatalf("gatewayproc: starting %s: %v", g.binary, err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	g.mu.Lock()
-	g.proc, g.done = cmd, done
+	g.proc = p
 	g.mu.Unlock()
 
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		if resp, err := http.Get(g.AdminURL + config.PathReadyz); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-done:
-			tb.Fatalf("gatewayproc: the gateway exited during start-up (%v):\n%s", cmd.ProcessState, tail(g.Logs(), 4<<10))
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("gatewayproc: the gateway was not ready in %s:\n%s", readyTimeout, tail(g.Logs(), 4<<10))
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	switch err := p.WaitReady(ctx, 50*time.Millisecond, proc.HTTPReady(g.AdminURL+config.PathReadyz)); {
+	case errors.Is(err, proc.ErrExited):
+		tb.Fatalf("gatewayproc: the gateway exited during start-up (%v):\n%s", cmd.ProcessState, tail(g.Logs(), 4<<10))
+	case err != nil:
+		tb.Fatalf("gatewayproc: the gateway was not ready in %s:\n%s", readyTimeout, tail(g.Logs(), 4<<10))
 	}
 }
 
 func (g *Gateway) stop(tb testing.TB) {
 	tb.Helper()
 	g.mu.Lock()
-	cmd, done := g.proc, g.done
+	p := g.proc
 	g.mu.Unlock()
-	if cmd == nil {
+	if p == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+	if err := p.Stop(syscall.SIGTERM, 30*time.Second); errors.Is(err, proc.ErrKilled) {
 		tb.Errorf("gatewayproc: the gateway did not stop within 30 s of SIGTERM")
 	}
 }
 
 func (g *Gateway) kill() {
 	g.mu.Lock()
-	cmd, done := g.proc, g.done
+	p := g.proc
 	g.mu.Unlock()
-	if cmd != nil {
-		_ = cmd.Process.Kill()
-		<-done
+	if p != nil {
+		p.Kill()
 	}
 }
 
@@ -226,16 +196,6 @@ func environment(extra []string) []string {
 		env = append(env, kv)
 	}
 	return append(env, extra...)
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("gatewayproc: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func tail(s string, n int) string {

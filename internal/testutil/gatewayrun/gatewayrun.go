@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -23,7 +21,9 @@ import (
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 	gwconfig "github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/podrun"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // Options say which route's gateway to run.
@@ -56,13 +56,13 @@ func Start(ctx context.Context, o Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	listen, err := freeAddr()
+	listen, err := freeport.Addr()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gatewayrun: %w", err)
 	}
-	admin, err := freeAddr()
+	admin, err := freeport.Addr()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gatewayrun: %w", err)
 	}
 	edit := func(_ string, data []byte, mounts map[string]string) ([]byte, error) {
 		return localConfig(data, listen, admin, mounts)
@@ -138,29 +138,11 @@ func localConfig(data []byte, listen, admin string, mounts map[string]string) ([
 func (g *Gateway) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.AdminURL+gwconfig.PathReadyz, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-g.Process.Exited():
-			return fmt.Errorf("gatewayrun: the gateway exited during start-up: %v", g.Process.Cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("gatewayrun: the gateway's %s did not answer 200: %w", gwconfig.PathReadyz, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+	switch err := g.Process.WaitReady(ctx, 100*time.Millisecond, proc.HTTPReady(g.AdminURL+gwconfig.PathReadyz)); {
+	case errors.Is(err, proc.ErrExited):
+		return fmt.Errorf("gatewayrun: the gateway exited during start-up: %v", g.Process.Cmd.ProcessState)
+	case err != nil:
+		return fmt.Errorf("gatewayrun: the gateway's %s did not answer 200: %w", gwconfig.PathReadyz, err)
 	}
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("gatewayrun: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return nil
 }

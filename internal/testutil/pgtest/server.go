@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // installHint tells a developer how to get a server; it ends every "not found" error.
@@ -40,8 +43,7 @@ type Server struct {
 	port    int
 	cred    *syscall.Credential
 	opts    Options
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    *proc.Process // nil while stopped
 	logPath string
 }
 
@@ -122,7 +124,7 @@ func startServer(opts Options) (*Server, error) {
 	}
 	// A free port can be taken by someone else between our probe and the server's bind; retry.
 	for attempt := 1; ; attempt++ {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = freeport.Port(); err != nil {
 			s.Remove()
 			return nil, err
 		}
@@ -151,7 +153,7 @@ func (s *Server) initdb() error {
 
 // Start starts the server process and waits until it accepts connections.
 func (s *Server) Start() error {
-	if s.cmd != nil {
+	if s.proc != nil {
 		return errors.New("server already running")
 	}
 	args := []string{
@@ -185,50 +187,48 @@ func (s *Server) Start() error {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Pdeathsig stops the server if the test binary dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("starting postgres: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	s.cmd, s.exited = cmd, exited
+	s.proc = p
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for {
+	err = p.WaitReady(ctx, 50*time.Millisecond, func(ctx context.Context) error {
 		conn, err := pgx.Connect(ctx, s.URL("postgres"))
-		if err == nil {
-			_ = conn.Close(ctx)
-			return nil
+		if err != nil {
+			return err
 		}
-		select {
-		case <-exited:
-			s.cmd = nil
-			return fmt.Errorf("postgres exited during start-up on port %d:\n%s", s.port, s.logTail())
-		case <-ctx.Done():
-			_ = s.Stop()
-			return fmt.Errorf("postgres did not accept connections within 60s: %v\n%s", err, s.logTail())
-		case <-time.After(50 * time.Millisecond):
-		}
+		return conn.Close(ctx)
+	})
+	switch {
+	case errors.Is(err, proc.ErrExited):
+		s.proc = nil
+		return fmt.Errorf("postgres exited during start-up on port %d:\n%s", s.port, s.logTail())
+	case err != nil:
+		_ = s.Stop()
+		return fmt.Errorf("postgres did not accept connections within 60s: %v\n%s", err, s.logTail())
 	}
+	return nil
 }
 
 // Stop shuts the server down (fast mode: connections are closed, data is kept) and waits for it.
 func (s *Server) Stop() error {
-	if s.cmd == nil {
+	p := s.proc
+	if p == nil {
 		return nil
 	}
-	defer func() { s.cmd = nil }()
-	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		return fmt.Errorf("signalling postgres: %w", err)
-	}
+	s.proc = nil
 	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+	case <-p.Exited():
+		return fmt.Errorf("postgres had exited already: %v", p.Err())
+	default:
+	}
+	if err := p.Stop(syscall.SIGINT, 30*time.Second); errors.Is(err, proc.ErrKilled) {
 		return errors.New("postgres did not stop within 30s and was killed")
 	}
+	return nil
 }
 
 // Remove deletes the server's files. Call it after Stop.
@@ -297,13 +297,4 @@ func serverCredential() (*syscall.Credential, error) {
 	}
 	return nil, errors.New("running as root, and neither a `postgres` nor a `nobody` user exists to run the server as " +
 		"(postgres refuses to run as root): create one (useradd --system postgres) or run the tests as another user")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -23,6 +23,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/insforge/integrations-operator/internal/testutil/proc"
 )
 
 // Options say which container to run and how.
@@ -53,8 +55,7 @@ type Process struct {
 	// Env is the resolved environment. It holds secrets: never log it.
 	Env []string
 
-	exited chan struct{}
-	err    error
+	run *proc.Process
 }
 
 // Start resolves everything and starts the process.
@@ -90,34 +91,30 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 	cmd.Stdout, cmd.Stderr = orDiscard(o.Stdout), orDiscard(o.Stderr)
 	// Pdeathsig stops the process if ours dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	run, err := proc.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("podrun: starting %s: %w", bin, err)
 	}
-	p := &Process{Cmd: cmd, Mounts: mounts, Env: env, exited: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
-	return p, nil
+	return &Process{Cmd: cmd, Mounts: mounts, Env: env, run: run}, nil
 }
 
 // Exited is closed when the process has exited.
-func (p *Process) Exited() <-chan struct{} { return p.exited }
+func (p *Process) Exited() <-chan struct{} { return p.run.Exited() }
+
+// WaitReady calls ready every interval until it returns nil, the process exits (an error
+// wrapping proc.ErrExited) or ctx ends.
+func (p *Process) WaitReady(ctx context.Context, interval time.Duration, ready func(context.Context) error) error {
+	return p.run.WaitReady(ctx, interval, ready)
+}
 
 // Stop sends SIGTERM, as the kubelet does, and waits up to grace before killing. It returns
 // the process's exit error (nil for a clean exit).
 func (p *Process) Stop(grace time.Duration) error {
-	select {
-	case <-p.exited:
-		return p.err
-	default:
+	err := p.run.Stop(syscall.SIGTERM, grace)
+	if errors.Is(err, proc.ErrKilled) {
+		return fmt.Errorf("podrun: %w", err)
 	}
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return p.err
-	case <-time.After(grace):
-		_ = p.Cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("podrun: %s did not stop within %s of SIGTERM and was killed", p.Cmd.Path, grace)
-	}
+	return err
 }
 
 func container(spec corev1.PodSpec, name string) (corev1.Container, error) {
