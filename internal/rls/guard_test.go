@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
 )
 
@@ -115,13 +115,8 @@ func TestConnectionErrorsAreClassified(t *testing.T) {
 	spec := providerSpec(ProviderClerk)
 
 	// Nothing listens on a port we just closed: transient.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, err = Reconcile(ctx, poolFor(t, fmt.Sprintf("postgres://postgres@%s/x?sslmode=disable&connect_timeout=5", addr)), spec, Options{})
+	addr := freeport.MustAddr(t)
+	_, err := Reconcile(ctx, poolFor(t, fmt.Sprintf("postgres://postgres@%s/x?sslmode=disable&connect_timeout=5", addr)), spec, Options{})
 	if err == nil || !IsTransient(err) || IsTerminal(err) {
 		t.Errorf("unreachable server: err = %v, transient = %v", err, IsTransient(err))
 	}

@@ -26,7 +26,6 @@ const (
 	DefaultSettleTimeout     = 30 * time.Second
 	DefaultShutdownTimeout   = 45 * time.Second
 	DefaultPendingRetryAfter = 30 * time.Second
-	DefaultInFlightRetry     = 2 * time.Second
 	DefaultSpoolDir          = "/var/lib/x402-gateway/spool"
 	DefaultResolverInterval  = 5 * time.Second
 	DefaultResolverMinAge    = 2 * time.Minute
