@@ -41,7 +41,10 @@
 // (coinbase/x402, Go module github.com/x402-foundation/x402/go, package http/nethttp; measured at
 // commit dd927a26cfef), with the same generator and CPU figures ("gateway" is then its process):
 // (c-ref) its 402 path at 64 clients and (d-ref) its paid path at 16 and 64, with the ratios
-// (c)/(c-ref) and (d64)/(d-ref64) against the gateway with cgo and the durable ledger. The
+// (c)/(c-ref) and (d64)/(d-ref64) against the gateway with cgo and the durable ledger; and
+// (d-ref+insert), the same reference recording each settled payment the way InsForge's x402 guide
+// does (one INSERT into the guide's table after settle, durable commit, in a database of the
+// same PostgreSQL server), the fair anchor for a gateway that records every payment. The
 // benchmark fails if the binary does not start, exits, or answers anything but 402 (c-ref) or 200
 // (d-ref). The reference checks no signature itself and writes no ledger: the paid path's ratio
 // is the cost of the gateway's checks, ledger and proxying over the middleware alone.

@@ -146,7 +146,7 @@ func startGatewayPID(b *testing.B, bin, upstream, dbURL string) (string, int) {
 // package doc), on a free loopback port and returns, once that answers with a v2 challenge, its
 // priced route's URL, its pid and check, which fails the benchmark with the exit status and
 // output of the reference if it has ended.
-func startReference(b *testing.B, bin string) (target string, pid int, check func()) {
+func startReference(b *testing.B, bin string, args ...string) (target string, pid int, check func()) {
 	b.Helper()
 	if !filepath.IsAbs(bin) {
 		b.Fatalf("LOADTEST_REFERENCE %q: want an absolute path to the reference binary", bin)
@@ -157,7 +157,7 @@ func startReference(b *testing.B, bin string) (target string, pid int, check fun
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-listen", listen)
+	cmd := exec.Command(bin, append([]string{"-listen", listen}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	p, err := proc.Start(cmd)
 	logFile.Close() // the child has its own descriptor
@@ -200,6 +200,22 @@ func countSettled(b *testing.B, dbURL string) int64 {
 	defer conn.Close(ctx)
 	var n int64
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM x402_payments WHERE status = 'settled'`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// countRows counts the rows of the guide's table (every row of it is a settled payment).
+func countRows(b *testing.B, dbURL string) int64 {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM x402_payments`).Scan(&n); err != nil {
 		b.Fatal(err)
 	}
 	return n
@@ -275,11 +291,19 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	// LOADTEST_REFERENCE: the reference x402 middleware (see the package doc), measured with the
 	// same generator in the same run, so that the paid path reads as a ratio against it.
 	refBin := os.Getenv("LOADTEST_REFERENCE")
-	var refURL string
-	var refPID int
-	var refCheck func()
+	type reference struct {
+		url   string
+		pid   int
+		check func()
+	}
+	var ref, refInsert reference
+	var refInsertDB string
 	if refBin != "" {
-		refURL, refPID, refCheck = startReference(b, refBin)
+		ref.url, ref.pid, ref.check = startReference(b, refBin)
+		// (d-ref+insert): the reference recording each settled payment with the single INSERT
+		// of InsForge's x402 guide, in a database of the same durable server as the gateway's.
+		refInsertDB = srv.NewDatabase(b).URL
+		refInsert.url, refInsert.pid, refInsert.check = startReference(b, refBin, "-database", refInsertDB)
 	}
 
 	// The generator reports the CPU time per request of these processes: this one (upstream and
@@ -316,10 +340,10 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	}
 	// runRef measures the reference, which must still be running and answer every request
 	// measured with status want: anything else means it is misconfigured, not slow.
-	runRef := func(name string, conc int, pay bool, want int) result {
+	runRef := func(ref reference, name string, conc int, pay bool, want int) result {
 		// The reference's paid path is faster than the gateway's: more payments are pre-signed.
-		r := runRate(name, refURL, conc, pay, fmt.Sprintf("gateway=%d,%s", refPID, watchBase), 12000)
-		refCheck()
+		r := runRate(name, ref.url, conc, pay, fmt.Sprintf("gateway=%d,%s", ref.pid, watchBase), 12000)
+		ref.check()
 		for code := range r.Status {
 			if code != want {
 				b.Fatalf("%s: LOADTEST_REFERENCE answered status %d (want only %d): %v", name, code, want, r.Status)
@@ -337,7 +361,7 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		c := run("(c) gateway 402 challenge (cgo)", cgoGW.url+"/paid", 64, false, watchGW(cgoGW))
 		report("ratios: (b)/(a) %.2f  (c)/(b) %.2f", p.RPS/a.RPS, c.RPS/p.RPS)
 		if refBin != "" {
-			cRef := runRef("(c-ref) reference 402 challenge", 64, false, http.StatusPaymentRequired)
+			cRef := runRef(ref, "(c-ref) reference 402 challenge", 64, false, http.StatusPaymentRequired)
 			report("ratios: (c)/(c-ref) %.2f  (c-ref)/(b) %.2f", c.RPS/cRef.RPS, cRef.RPS/p.RPS)
 		}
 		var d16, d64 result
@@ -350,12 +374,18 @@ func BenchmarkGatewayLoad(b *testing.B) {
 			}
 		}
 		if refBin != "" {
-			r16 := runRef("(d-ref) reference paid, fake facilitator", 16, true, http.StatusOK)
-			r64 := runRef("(d-ref) reference paid, fake facilitator", 64, true, http.StatusOK)
+			r16 := runRef(ref, "(d-ref) reference paid, fake facilitator", 16, true, http.StatusOK)
+			r64 := runRef(ref, "(d-ref) reference paid, fake facilitator", 64, true, http.StatusOK)
 			report("  reference: 200s %d, (d-ref64)/(b) %.3f", r16.Status[200]+r64.Status[200], r64.RPS/p.RPS)
 			report("ratios: (d64)/(d-ref64) %.3f  (d16)/(d-ref16) %.3f  p99 (d16)/(d-ref16) %.2f (cgo, durable PG)",
 				d64.RPS/r64.RPS, d16.RPS/r16.RPS, d16.P99ms/r16.P99ms)
 			b.ReportMetric(d64.RPS/r64.RPS, "paid64/ref64")
+			i16 := runRef(refInsert, "(d-ref+insert) reference paid, guide INSERT", 16, true, http.StatusOK)
+			i64 := runRef(refInsert, "(d-ref+insert) reference paid, guide INSERT", 64, true, http.StatusOK)
+			report("  reference+insert: recorded rows %d, 200s %d", countRows(b, refInsertDB), i16.Status[200]+i64.Status[200])
+			report("ratios: (d64)/(d-ref+insert64) %.3f  (d16)/(d-ref+insert16) %.3f  machine CPU (d64)/(d-ref+insert64) %.2f (cgo, durable PG)",
+				d64.RPS/i64.RPS, d16.RPS/i16.RPS, d64.CPUusPerReq["machine"]/i64.CPUusPerReq["machine"])
+			b.ReportMetric(d64.RPS/i64.RPS, "paid64/ref+insert64")
 		}
 		b.ReportMetric(c.RPS/p.RPS, "challenge/proxy")
 		b.ReportMetric(d64.RPS, "paid64/s")

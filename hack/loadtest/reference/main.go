@@ -7,10 +7,17 @@
 // success without checking anything: in process by default (an x402.FacilitatorClient, as the
 // reference's own middleware tests wire it), or with -facilitator http over loopback HTTP
 // through the reference's HTTPFacilitatorClient. It prints nothing but errors.
+//
+// With -database URL, every successful settle is recorded the way InsForge's x402 guide does it:
+// one INSERT into its x402_payments table (created at start with the guide's DDL, without the
+// realtime trigger, which needs InsForge's realtime schema), a durable commit per payment, the
+// settle's answer returned only after it. That is the (d-ref+insert) case of the load test.
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	x402 "github.com/x402-foundation/x402/go"
 	x402http "github.com/x402-foundation/x402/go/http"
 	"github.com/x402-foundation/x402/go/http/nethttp"
@@ -51,6 +59,45 @@ func (fakeFacilitator) GetSupported(context.Context) (x402.SupportedResponse, er
 		Extensions: []string{},
 		Signers:    map[string][]string{},
 	}, nil
+}
+
+// guideDDL is InsForge's x402 guide's table, indexes and RLS, without the realtime channel and
+// trigger (InsForge-only) and without the public_read policy (reads are not measured).
+const guideDDL = `create table if not exists x402_payments (
+  id uuid default gen_random_uuid() primary key,
+  payer_address text not null,
+  endpoint text not null,
+  amount text not null,
+  tx_hash text not null unique,
+  chain text default 'xlayer',
+  status text default 'settled',
+  response_summary text,
+  created_at timestamptz default now());
+create index if not exists idx_x402_payments_payer on x402_payments (payer_address);
+create index if not exists idx_x402_payments_created on x402_payments (created_at desc);
+alter table x402_payments enable row level security;`
+
+// recordingFacilitator records each successful settle with the guide's INSERT before answering.
+type recordingFacilitator struct {
+	x402.FacilitatorClient
+	pool *pgxpool.Pool
+}
+
+func (f recordingFacilitator) Settle(ctx context.Context, payload, requirements []byte) (*x402.SettleResponse, error) {
+	res, err := f.FacilitatorClient.Settle(ctx, payload, requirements)
+	if err != nil || !res.Success {
+		return res, err
+	}
+	// The fake's transaction hash is constant; the guide's tx_hash is unique, so each payment
+	// gets the hash of its own signed payload (which holds its nonce).
+	sum := sha256.Sum256(payload)
+	tx := "0x" + hex.EncodeToString(sum[:])
+	if _, err := f.pool.Exec(ctx, `insert into x402_payments (payer_address, endpoint, amount, tx_hash, chain, status, response_summary)
+values ($1, $2, $3, $4, 'xlayer', 'settled', $5)`, res.Payer, "/paid", res.Amount, tx, "200 OK"); err != nil {
+		return nil, fmt.Errorf("recording the payment: %w", err)
+	}
+	res.Transaction = tx
+	return res, nil
 }
 
 // serveFakeFacilitator serves the same answers over HTTP on a loopback port and returns its URL.
@@ -85,14 +132,15 @@ func serveFakeFacilitator() (string, error) {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8402", "address to serve on")
 	facKind := flag.String("facilitator", "inproc", "fake facilitator: inproc (an x402.FacilitatorClient) or http (loopback HTTP)")
+	database := flag.String("database", "", "PostgreSQL URL: record every settled payment with the x402 guide's INSERT")
 	flag.Parse()
-	if err := run(*listen, *facKind); err != nil {
+	if err := run(*listen, *facKind, *database); err != nil {
 		fmt.Fprintln(os.Stderr, "x402ref:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, facKind string) error {
+func run(listen, facKind, database string) error {
 	var fac x402.FacilitatorClient
 	switch facKind {
 	case "inproc":
@@ -105,6 +153,19 @@ func run(listen, facKind string) error {
 		fac = x402http.NewHTTPFacilitatorClient(&x402http.FacilitatorConfig{URL: u})
 	default:
 		return fmt.Errorf("-facilitator %q: want inproc or http", facKind)
+	}
+	if database != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		pool, err := pgxpool.New(ctx, database)
+		if err != nil {
+			return fmt.Errorf("-database: %w", err)
+		}
+		defer pool.Close()
+		if _, err := pool.Exec(ctx, guideDDL); err != nil {
+			return fmt.Errorf("creating the guide's table: %w", err)
+		}
+		fac = recordingFacilitator{FacilitatorClient: fac, pool: pool}
 	}
 
 	// The price is money ("$0.01"), turned into the token's atomic amount by a money parser: the
