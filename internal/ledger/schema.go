@@ -19,6 +19,7 @@ var migrations = []migration{
 	{version: 1, name: "two-phase payments table, indexes, RLS, notify trigger", sql: migration1},
 	{version: 2, name: "served flag, one payment in flight per route and payer, released retention index", sql: migration2},
 	{version: 3, name: "resolver scans through the route index", sql: migration3},
+	{version: 4, name: "settled totals per route kept in a summary table", sql: migration4},
 }
 
 // latestVersion is the version a fully migrated ledger has.
@@ -194,3 +195,134 @@ func migration3(n names) string {
 DROP INDEX IF EXISTS {RESOLVER_IDX};
 `)
 }
+
+// migration4 keeps each route's settled totals in a summary table, so that reading them costs the
+// same at ten million payments as at a thousand (the controller reads them on every reconcile).
+//
+// Statement-level triggers with transition tables keep it: one aggregate and one upsert per
+// (route, mock) per statement, so a batch of settled outcomes costs one upsert, and every writer is
+// counted, ours and others (InsForge's guide inserts settled rows directly; a gateway of an older
+// version still running during a rollout updates rows without knowing the summary). A statement
+// that touches no settled row (claims, settling marks) returns after two EXISTS probes of its own
+// transition tables. The summary is sharded by the writing backend (pid % 8) so that replicas
+// settling on one route do not queue behind one summary row until each other's commits.
+//
+// The fill runs under a SHARE ROW EXCLUSIVE lock taken before the triggers exist: no write can
+// slip between the fill and the first trigger. Totals are exact except after writes with
+// triggers disabled (session_replication_role = replica, a data-only restore with
+// --disable-triggers); ResyncTotals recomputes a route from its rows then.
+func migration4(n names) string {
+	r := strings.NewReplacer(
+		"{T}", n.qTable,
+		"{TOT}", n.qTotals,
+		"{FN}", n.qTotalsFunc,
+		"{INS}", pgx.Identifier{n.table + "_totals_insert"}.Sanitize(),
+		"{UPD}", pgx.Identifier{n.table + "_totals_update"}.Sanitize(),
+		"{DEL}", pgx.Identifier{n.table + "_totals_delete"}.Sanitize(),
+		"{TRUNC}", pgx.Identifier{n.table + "_totals_truncate"}.Sanitize(),
+		"{TRUNC_FN}", pgx.Identifier{n.schema, n.table + "_totals_truncate"}.Sanitize(),
+		"{SETTLED}", settledContribution,
+	)
+	return r.Replace(`
+CREATE TABLE IF NOT EXISTS {TOT} (
+	route text NOT NULL,
+	mock boolean NOT NULL,
+	shard smallint NOT NULL,
+	settled_count bigint NOT NULL DEFAULT 0,
+	settled_amount numeric NOT NULL DEFAULT 0,
+	last_settled_at timestamptz,
+	last_tx_hash text,
+	PRIMARY KEY (route, mock, shard)
+);
+-- Like the ledger: InsForge's anon/authenticated roles get nothing.
+ALTER TABLE {TOT} ENABLE ROW LEVEL SECURITY;
+
+LOCK TABLE {T} IN SHARE ROW EXCLUSIVE MODE;
+DELETE FROM {TOT};
+INSERT INTO {TOT} (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+SELECT route, mock, 0, count(*), coalesce(sum({SETTLED}), 0),
+	max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
+FROM {T} WHERE status = 'settled' AND route IS NOT NULL
+GROUP BY route, mock;
+
+-- Applies the settled rows a statement added (new_rows) and removed (old_rows). SECURITY
+-- DEFINER: the writers need no privilege on the summary. search_path is pinned and every name
+-- qualified, as a definer function must.
+CREATE OR REPLACE FUNCTION {FN}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		IF NOT EXISTS (SELECT 1 FROM new_rows WHERE status = 'settled') THEN RETURN NULL; END IF;
+		INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+		SELECT route, mock, pg_backend_pid() % 8, count(*), coalesce(sum({SETTLED}), 0),
+			max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
+		FROM new_rows WHERE status = 'settled' AND route IS NOT NULL GROUP BY route, mock
+		ON CONFLICT (route, mock, shard) DO UPDATE SET
+			settled_count = t.settled_count + EXCLUDED.settled_count,
+			settled_amount = t.settled_amount + EXCLUDED.settled_amount,
+			last_tx_hash = CASE WHEN t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at
+				THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
+			last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at);
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'UPDATE' THEN
+		IF NOT EXISTS (SELECT 1 FROM new_rows WHERE status = 'settled')
+			AND NOT EXISTS (SELECT 1 FROM old_rows WHERE status = 'settled') THEN RETURN NULL; END IF;
+		INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+		SELECT route, mock, pg_backend_pid() % 8, sum(n), coalesce(sum(amount), 0),
+			max(settled_at) FILTER (WHERE n > 0),
+			(array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC) FILTER (WHERE n > 0))[1]
+		FROM (
+			SELECT route, mock, 1 AS n, {SETTLED} AS amount, settled_at, tx_hash
+				FROM new_rows WHERE status = 'settled' AND route IS NOT NULL
+			UNION ALL
+			SELECT route, mock, -1, -{SETTLED}, NULL, NULL
+				FROM old_rows WHERE status = 'settled' AND route IS NOT NULL
+		) AS d GROUP BY route, mock
+		HAVING sum(n) <> 0 OR coalesce(sum(amount), 0) <> 0 OR max(settled_at) FILTER (WHERE n > 0) IS NOT NULL
+		ON CONFLICT (route, mock, shard) DO UPDATE SET
+			settled_count = t.settled_count + EXCLUDED.settled_count,
+			settled_amount = t.settled_amount + EXCLUDED.settled_amount,
+			last_tx_hash = CASE WHEN EXCLUDED.last_settled_at IS NOT NULL AND
+				(t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at)
+				THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
+			last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at);
+		RETURN NULL;
+	END IF;
+	-- DELETE
+	IF NOT EXISTS (SELECT 1 FROM old_rows WHERE status = 'settled') THEN RETURN NULL; END IF;
+	INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount)
+	SELECT route, mock, pg_backend_pid() % 8, -count(*), -coalesce(sum({SETTLED}), 0)
+	FROM old_rows WHERE status = 'settled' AND route IS NOT NULL GROUP BY route, mock
+	ON CONFLICT (route, mock, shard) DO UPDATE SET
+		settled_count = t.settled_count + EXCLUDED.settled_count,
+		settled_amount = t.settled_amount + EXCLUDED.settled_amount;
+	RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION {TRUNC_FN}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+	DELETE FROM {TOT};
+	RETURN NULL;
+END
+$fn$;
+
+DROP TRIGGER IF EXISTS {INS} ON {T};
+CREATE TRIGGER {INS} AFTER INSERT ON {T} REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION {FN}();
+DROP TRIGGER IF EXISTS {UPD} ON {T};
+CREATE TRIGGER {UPD} AFTER UPDATE ON {T} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION {FN}();
+DROP TRIGGER IF EXISTS {DEL} ON {T};
+CREATE TRIGGER {DEL} AFTER DELETE ON {T} REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION {FN}();
+DROP TRIGGER IF EXISTS {TRUNC} ON {T};
+CREATE TRIGGER {TRUNC} AFTER TRUNCATE ON {T} FOR EACH STATEMENT EXECUTE FUNCTION {TRUNC_FN}();
+`)
+}
+
+// settledContribution is a row's amount as a number; an amount that is not a decimal integer
+// (a row another tool wrote before the check constraint) counts as 0, as in the totals before.
+const settledContribution = `(CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric ELSE 0 END)`

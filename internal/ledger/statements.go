@@ -31,6 +31,7 @@ type statements struct {
 	due          string
 	abandon      string
 	retention    string
+	resyncTotals string
 	totalsRoute  string
 	totalsAll    string
 }
@@ -79,7 +80,7 @@ const unsettled = `('verifying', 'settling', 'pending', 'failed', 'released')`
 
 func buildStatements(n names) statements {
 	t := n.qTable
-	r := strings.NewReplacer("{T}", t, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
+	r := strings.NewReplacer("{T}", t, "{TOT}", n.qTotals, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
 	return statements{
 		// Insert the claim; a released or failed row (no money moved) is claimed again in place.
 		// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
@@ -208,6 +209,13 @@ WHERE id IN (SELECT id FROM {T} WHERE status = 'verifying' AND route = $4
 	AND status = 'released'`),
 
 		totalsRoute: r.Replace(totalsSQL("route = $1")),
+		// Recompute one route's summary from its rows; the caller holds a lock that keeps writers out.
+		resyncTotals: r.Replace(`WITH gone AS (DELETE FROM {TOT} WHERE route = $1)
+INSERT INTO {TOT} (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+SELECT route, mock, 0, count(*), coalesce(sum(` + settledContribution + `), 0),
+	max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
+FROM {T} WHERE status = 'settled' AND route = $1
+GROUP BY route, mock`),
 		totalsAll:   r.Replace(totalsSQL("route IS NOT NULL")),
 	}
 }
@@ -216,24 +224,26 @@ WHERE id IN (SELECT id FROM {T} WHERE status = 'verifying' AND route = $4
 // settlement. Amounts that are not decimal integers (foreign rows) are left out of the sum.
 // Stuck counts unfinished rows created more than an hour ago (by the database's clock).
 func totalsSQL(filter string) string {
-	return `WITH agg AS (
+	// Settled tallies come from the summary table (one row per route, mock and shard; see
+	// migration4), so they cost the same however many payments the ledger holds. Unfinished
+	// payments are few and come from the rows, through the route index.
+	return `WITH s AS (
+	SELECT route, mock, sum(settled_count) AS settled, sum(settled_amount)::text AS amount,
+		(array_agg(last_tx_hash ORDER BY last_settled_at DESC NULLS LAST, last_tx_hash DESC))[1] AS tx_hash,
+		max(last_settled_at) AS settled_at
+	FROM {TOT} WHERE ` + filter + `
+	GROUP BY route, mock
+), u AS (
 	SELECT route, mock,
-		count(*) FILTER (WHERE status = 'settled') AS settled,
-		coalesce(sum(CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric END)
-			FILTER (WHERE status = 'settled'), 0)::text AS amount,
 		count(*) FILTER (WHERE status = 'pending') AS pending,
 		count(*) FILTER (WHERE status = 'settling') AS settling,
-		count(*) FILTER (WHERE status IN ('pending', 'settling') AND created_at < now() - interval '1 hour') AS stuck
-	FROM {T} WHERE ` + filter + ` AND status IN ('settled', 'pending', 'settling')
+		count(*) FILTER (WHERE created_at < now() - interval '1 hour') AS stuck
+	FROM {T} WHERE ` + filter + ` AND status IN ('pending', 'settling')
 	GROUP BY route, mock
-), last AS (
-	SELECT DISTINCT ON (route, mock) route, mock, coalesce(tx_hash, '') AS tx_hash, settled_at
-	FROM {T} WHERE ` + filter + ` AND status = 'settled'
-	ORDER BY route, mock, settled_at DESC NULLS LAST, tx_hash DESC
 )
-SELECT agg.route, agg.mock, agg.settled, agg.amount, agg.pending, agg.settling,
-	coalesce(last.tx_hash, ''), last.settled_at, agg.stuck
-FROM agg LEFT JOIN last USING (route, mock)`
+SELECT route, mock, coalesce(s.settled, 0)::bigint, coalesce(s.amount, '0'), coalesce(u.pending, 0),
+	coalesce(u.settling, 0), coalesce(s.tx_hash, ''), s.settled_at, coalesce(u.stuck, 0)
+FROM s FULL JOIN u USING (route, mock)`
 }
 
 // scanPayment reads paymentCols (and payload when withPayload) from row.

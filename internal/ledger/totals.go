@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Tally sums one class of rows (real or mock) of a route.
@@ -95,4 +97,24 @@ func (l *Ledger) totals(ctx context.Context, sql string, args ...any) (map[strin
 		out[route] = t
 	}
 	return out, rows.Err()
+}
+
+// ResyncTotals recomputes one route's settled totals from its rows. The summary follows every
+// write through the ledger's triggers, so this is needed only after writes that bypassed them:
+// a data-only restore with --disable-triggers, session_replication_role = replica, a summary
+// edited by hand. It blocks the table's writers (SHARE ROW EXCLUSIVE) for one scan of the
+// route's settled rows, so the result is exact; run it when a pause of that length is
+// acceptable.
+func (l *Ledger) ResyncTotals(ctx context.Context, route string) error {
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+l.n.qTable+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("locking the ledger: %w", err)
+		}
+		_, err := tx.Exec(ctx, l.sql.resyncTotals, route)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: resyncing the totals of route %q: %w", route, err)
+	}
+	return nil
 }
