@@ -257,6 +257,7 @@ BEGIN
 		SELECT route, mock, pg_backend_pid() % 8, count(*), coalesce(sum({SETTLED}), 0),
 			max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
 		FROM new_rows WHERE status = 'settled' AND route IS NOT NULL GROUP BY route, mock
+		ORDER BY route, mock -- one lock order for every writer: no deadlock between two statements
 		ON CONFLICT (route, mock, shard) DO UPDATE SET
 			settled_count = t.settled_count + EXCLUDED.settled_count,
 			settled_amount = t.settled_amount + EXCLUDED.settled_amount,
@@ -280,6 +281,7 @@ BEGIN
 				FROM old_rows WHERE status = 'settled' AND route IS NOT NULL
 		) AS d GROUP BY route, mock
 		HAVING sum(n) <> 0 OR coalesce(sum(amount), 0) <> 0 OR max(settled_at) FILTER (WHERE n > 0) IS NOT NULL
+		ORDER BY route, mock
 		ON CONFLICT (route, mock, shard) DO UPDATE SET
 			settled_count = t.settled_count + EXCLUDED.settled_count,
 			settled_amount = t.settled_amount + EXCLUDED.settled_amount,
@@ -294,6 +296,7 @@ BEGIN
 	INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount)
 	SELECT route, mock, pg_backend_pid() % 8, -count(*), -coalesce(sum({SETTLED}), 0)
 	FROM old_rows WHERE status = 'settled' AND route IS NOT NULL GROUP BY route, mock
+	ORDER BY route, mock
 	ON CONFLICT (route, mock, shard) DO UPDATE SET
 		settled_count = t.settled_count + EXCLUDED.settled_count,
 		settled_amount = t.settled_amount + EXCLUDED.settled_amount;
