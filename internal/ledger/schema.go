@@ -199,18 +199,19 @@ DROP INDEX IF EXISTS {RESOLVER_IDX};
 // migration4 keeps each route's settled totals in a summary table, so that reading them costs the
 // same at ten million payments as at a thousand (the controller reads them on every reconcile).
 //
-// Statement-level triggers with transition tables keep it: one aggregate and one upsert per
-// (route, mock) per statement, so a batch of settled outcomes costs one upsert, and every writer is
-// counted, ours and others (InsForge's guide inserts settled rows directly; a gateway of an older
-// version still running during a rollout updates rows without knowing the summary). A statement
-// that touches no settled row (claims, settling marks) returns after two EXISTS probes of its own
-// transition tables. The summary is sharded by the writing backend (pid % 8) so that replicas
-// settling on one route do not queue behind one summary row until each other's commits.
+// The ledger's own settled outcomes add to it in the statement that settles them (tallyCTE): one
+// upsert per (route, mock) per batch, and nothing on the claim and settling writes. Every other
+// writer is counted by row triggers whose WHEN clauses keep them out of the paid path: InsForge's
+// guide inserting settled rows, an older gateway still running during a rollout, hand edits of
+// amount, route, mock or status, deletes, TRUNCATE. The ledger's settled statements mark their
+// transaction (keptCTE) so that the triggers skip the rows they already counted. Summary rows are
+// sharded by the writing backend (pid % 8) so that replicas settling on one route do not queue
+// behind one summary row until each other's commits.
 //
-// The fill runs under a SHARE ROW EXCLUSIVE lock taken before the triggers exist: no write can
-// slip between the fill and the first trigger. Totals are exact except after writes with
-// triggers disabled (session_replication_role = replica, a data-only restore with
-// --disable-triggers); ResyncTotals recomputes a route from its rows then.
+// The fill runs under a SHARE ROW EXCLUSIVE lock taken before the triggers exist: no write slips
+// between the fill and the first trigger. Totals stay exact except after writes with triggers
+// disabled (session_replication_role = replica, a data-only restore with --disable-triggers);
+// ResyncTotals recomputes a route from its rows then.
 func migration4(n names) string {
 	r := strings.NewReplacer(
 		"{T}", n.qTable,
@@ -221,7 +222,10 @@ func migration4(n names) string {
 		"{DEL}", pgx.Identifier{n.table + "_totals_delete"}.Sanitize(),
 		"{TRUNC}", pgx.Identifier{n.table + "_totals_truncate"}.Sanitize(),
 		"{TRUNC_FN}", pgx.Identifier{n.schema, n.table + "_totals_truncate"}.Sanitize(),
+		"{SETTLED_NEW}", strings.ReplaceAll(settledContribution, "amount", "NEW.amount"),
+		"{SETTLED_OLD}", strings.ReplaceAll(settledContribution, "amount", "OLD.amount"),
 		"{SETTLED}", settledContribution,
+		"{NOT_KEPT}", `current_setting('x402.summary', true) IS DISTINCT FROM 'kept'`,
 	)
 	return r.Replace(`
 CREATE TABLE IF NOT EXISTS {TOT} (
@@ -245,61 +249,28 @@ SELECT route, mock, 0, count(*), coalesce(sum({SETTLED}), 0),
 FROM {T} WHERE status = 'settled' AND route IS NOT NULL
 GROUP BY route, mock;
 
--- Applies the settled rows a statement added (new_rows) and removed (old_rows). SECURITY
--- DEFINER: the writers need no privilege on the summary. search_path is pinned and every name
--- qualified, as a definer function must.
+-- Moves one row's contribution: OLD's out, NEW's in (either may not count). SECURITY DEFINER: the
+-- writers need no privilege on the summary; search_path is pinned and every name qualified.
 CREATE OR REPLACE FUNCTION {FN}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
-	IF TG_OP = 'INSERT' THEN
-		IF NOT EXISTS (SELECT 1 FROM new_rows WHERE status = 'settled') THEN RETURN NULL; END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'settled' AND OLD.route IS NOT NULL THEN
+		INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount)
+		VALUES (OLD.route, OLD.mock, pg_backend_pid() % 8, -1, -{SETTLED_OLD})
+		ON CONFLICT (route, mock, shard) DO UPDATE SET
+			settled_count = t.settled_count + EXCLUDED.settled_count,
+			settled_amount = t.settled_amount + EXCLUDED.settled_amount;
+	END IF;
+	IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = 'settled' AND NEW.route IS NOT NULL THEN
 		INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
-		SELECT route, mock, pg_backend_pid() % 8, count(*), coalesce(sum({SETTLED}), 0),
-			max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
-		FROM new_rows WHERE status = 'settled' AND route IS NOT NULL GROUP BY route, mock
-		ORDER BY route, mock -- one lock order for every writer: no deadlock between two statements
+		VALUES (NEW.route, NEW.mock, pg_backend_pid() % 8, 1, {SETTLED_NEW}, NEW.settled_at, NEW.tx_hash)
 		ON CONFLICT (route, mock, shard) DO UPDATE SET
 			settled_count = t.settled_count + EXCLUDED.settled_count,
 			settled_amount = t.settled_amount + EXCLUDED.settled_amount,
 			last_tx_hash = CASE WHEN t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at
 				THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
 			last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at);
-		RETURN NULL;
 	END IF;
-	IF TG_OP = 'UPDATE' THEN
-		IF NOT EXISTS (SELECT 1 FROM new_rows WHERE status = 'settled')
-			AND NOT EXISTS (SELECT 1 FROM old_rows WHERE status = 'settled') THEN RETURN NULL; END IF;
-		INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
-		SELECT route, mock, pg_backend_pid() % 8, sum(n), coalesce(sum(amount), 0),
-			max(settled_at) FILTER (WHERE n > 0),
-			(array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC) FILTER (WHERE n > 0))[1]
-		FROM (
-			SELECT route, mock, 1 AS n, {SETTLED} AS amount, settled_at, tx_hash
-				FROM new_rows WHERE status = 'settled' AND route IS NOT NULL
-			UNION ALL
-			SELECT route, mock, -1, -{SETTLED}, NULL, NULL
-				FROM old_rows WHERE status = 'settled' AND route IS NOT NULL
-		) AS d GROUP BY route, mock
-		HAVING sum(n) <> 0 OR coalesce(sum(amount), 0) <> 0 OR max(settled_at) FILTER (WHERE n > 0) IS NOT NULL
-		ORDER BY route, mock
-		ON CONFLICT (route, mock, shard) DO UPDATE SET
-			settled_count = t.settled_count + EXCLUDED.settled_count,
-			settled_amount = t.settled_amount + EXCLUDED.settled_amount,
-			last_tx_hash = CASE WHEN EXCLUDED.last_settled_at IS NOT NULL AND
-				(t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at)
-				THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
-			last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at);
-		RETURN NULL;
-	END IF;
-	-- DELETE
-	IF NOT EXISTS (SELECT 1 FROM old_rows WHERE status = 'settled') THEN RETURN NULL; END IF;
-	INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount)
-	SELECT route, mock, pg_backend_pid() % 8, -count(*), -coalesce(sum({SETTLED}), 0)
-	FROM old_rows WHERE status = 'settled' AND route IS NOT NULL GROUP BY route, mock
-	ORDER BY route, mock
-	ON CONFLICT (route, mock, shard) DO UPDATE SET
-		settled_count = t.settled_count + EXCLUDED.settled_count,
-		settled_amount = t.settled_amount + EXCLUDED.settled_amount;
 	RETURN NULL;
 END
 $fn$;
@@ -312,15 +283,22 @@ BEGIN
 END
 $fn$;
 
+-- The WHEN clauses are evaluated per row without calling the function: the ledger's claims
+-- (inserted verifying), settling marks and released-row retention never fire them.
 DROP TRIGGER IF EXISTS {INS} ON {T};
-CREATE TRIGGER {INS} AFTER INSERT ON {T} REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION {FN}();
+CREATE TRIGGER {INS} AFTER INSERT ON {T} FOR EACH ROW
+	WHEN (NEW.status = 'settled' AND {NOT_KEPT})
+	EXECUTE FUNCTION {FN}();
 DROP TRIGGER IF EXISTS {UPD} ON {T};
-CREATE TRIGGER {UPD} AFTER UPDATE ON {T} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION {FN}();
+CREATE TRIGGER {UPD} AFTER UPDATE ON {T} FOR EACH ROW
+	WHEN ((OLD.status = 'settled' OR NEW.status = 'settled')
+		AND (OLD.status, OLD.route, OLD.mock, OLD.amount) IS DISTINCT FROM (NEW.status, NEW.route, NEW.mock, NEW.amount)
+		AND {NOT_KEPT})
+	EXECUTE FUNCTION {FN}();
 DROP TRIGGER IF EXISTS {DEL} ON {T};
-CREATE TRIGGER {DEL} AFTER DELETE ON {T} REFERENCING OLD TABLE AS old_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION {FN}();
+CREATE TRIGGER {DEL} AFTER DELETE ON {T} FOR EACH ROW
+	WHEN (OLD.status = 'settled')
+	EXECUTE FUNCTION {FN}();
 DROP TRIGGER IF EXISTS {TRUNC} ON {T};
 CREATE TRIGGER {TRUNC} AFTER TRUNCATE ON {T} FOR EACH STATEMENT EXECUTE FUNCTION {TRUNC_FN}();
 `)

@@ -75,12 +75,36 @@ WHERE p.status IN ('released', 'failed')`
 // start before the settling row is durable, and an acknowledged outcome must survive a crash.
 const asyncCommitCTE = `async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))`
 
+// keptCTE marks the statement's transaction as one that keeps the totals summary itself, so the
+// summary's row triggers (for other writers, see migration4) stay out of it. set_config(..., true)
+// is SET LOCAL: it ends with the statement's own transaction. The UPDATE joins kept, so it is
+// evaluated before any row changes.
+const keptCTE = `kept AS MATERIALIZED (SELECT set_config('x402.summary', 'kept', true))`
+
+// tallyCTE adds the rows a settled statement (CTE upd) newly settled to the summary: one
+// upsert per (route, mock) per statement, in one lock order. A newly settled row is one whose
+// settled_at this statement set: now() is the transaction's start, and no earlier transaction
+// could have set that value. Rows that were settled already (an idempotent repeat) keep theirs.
+const tallyCTE = `tally AS (
+	INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+	SELECT route, mock, pg_backend_pid() % 8, count(*), coalesce(sum(` + settledContribution + `), 0),
+		max(settled_at), max(tx_hash)
+	FROM upd WHERE settled_at = now() AND route IS NOT NULL
+	GROUP BY route, mock ORDER BY route, mock
+	ON CONFLICT (route, mock, shard) DO UPDATE SET
+		settled_count = t.settled_count + EXCLUDED.settled_count,
+		settled_amount = t.settled_amount + EXCLUDED.settled_amount,
+		last_tx_hash = CASE WHEN t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at
+			THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
+		last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at)
+)`
+
 // unsettled are the states a settled outcome is applied from: all but settled.
 const unsettled = `('verifying', 'settling', 'pending', 'failed', 'released')`
 
 func buildStatements(n names) statements {
 	t := n.qTable
-	r := strings.NewReplacer("{T}", t, "{TOT}", n.qTotals, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
+	r := strings.NewReplacer("{KEPT}", keptCTE, "{TALLY}", strings.ReplaceAll(tallyCTE, "{TOT}", n.qTotals), "{T}", t, "{TOT}", n.qTotals, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
 	return statements{
 		// Insert the claim; a released or failed row (no money moved) is claimed again in place.
 		// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
@@ -143,19 +167,27 @@ RETURNING p.id::text, p.claims`),
 		// verifying or released (a later attempt, which can then never settle the nonce again).
 		// Idempotent for the same tx hash; another hash is refused. served is the outcome's when
 		// the row becomes settled, and only ever gained when it was already settled.
-		settled: r.Replace(`UPDATE {T} SET status = 'settled', tx_hash = $2,
-	response_summary = coalesce(nullif($3, ''), response_summary), failure_reason = NULL,
-	settled_at = coalesce(settled_at, now()),
-	served = CASE WHEN status = 'settled' THEN served OR $4 ELSE $4 END, updated_at = now()
-WHERE id = $1 AND (status IN ` + unsettled + ` OR (status = 'settled' AND tx_hash = $2))`),
+		settled: r.Replace(`WITH {KEPT}, upd AS (
+	UPDATE {T} AS p SET status = 'settled', tx_hash = $2,
+	response_summary = coalesce(nullif($3, ''), p.response_summary), failure_reason = NULL,
+	settled_at = coalesce(p.settled_at, now()),
+	served = CASE WHEN p.status = 'settled' THEN p.served OR $4 ELSE $4 END, updated_at = now()
+	FROM kept
+	WHERE p.id = $1 AND (p.status IN ` + unsettled + ` OR (p.status = 'settled' AND p.tx_hash = $2))
+	RETURNING p.id, p.tx_hash, p.route, p.mock, p.amount, p.settled_at
+), {TALLY}
+SELECT id FROM upd`),
 
-		settledBatch: r.Replace(`UPDATE {T} AS p SET status = 'settled', tx_hash = v.tx_hash,
+		settledBatch: r.Replace(`WITH {KEPT}, upd AS (
+	UPDATE {T} AS p SET status = 'settled', tx_hash = v.tx_hash,
 	response_summary = coalesce(nullif(v.summary, ''), p.response_summary), failure_reason = NULL,
 	settled_at = coalesce(p.settled_at, now()),
 	served = CASE WHEN p.status = 'settled' THEN p.served OR v.served ELSE v.served END, updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[]) AS v(id, tx_hash, summary, served)
-WHERE p.id = v.id AND (p.status IN ` + unsettled + ` OR (p.status = 'settled' AND p.tx_hash = v.tx_hash)) IS TRUE
-RETURNING p.id::text, p.tx_hash`),
+	FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[]) AS v(id, tx_hash, summary, served), kept
+	WHERE p.id = v.id AND (p.status IN ` + unsettled + ` OR (p.status = 'settled' AND p.tx_hash = v.tx_hash)) IS TRUE
+	RETURNING p.id, p.tx_hash, p.route, p.mock, p.amount, p.settled_at
+), {TALLY}
+SELECT id::text, tx_hash FROM upd`),
 
 		// Fenced by the claim attempt ($2, the ticket's Seq; 0 only for spool records written
 		// before tickets): a verdict about an earlier attempt never moves a later one's row.
