@@ -77,14 +77,15 @@ const asyncCommitCTE = `async AS MATERIALIZED (SELECT set_config('synchronous_co
 
 // keptCTE marks the statement's transaction as one that keeps the totals summary itself, so the
 // summary's row triggers (for other writers, see migration4) stay out of it. set_config(..., true)
-// is SET LOCAL: it ends with the statement's own transaction. The UPDATE joins kept, so it is
-// evaluated before any row changes.
+// is SET LOCAL: it ends with the statement's own transaction, so statements using it run on the
+// pool, never inside an explicit transaction (where later statements would be skipped too). The
+// UPDATE joins kept, so it is evaluated before any row changes.
 const keptCTE = `kept AS MATERIALIZED (SELECT set_config('x402.summary', 'kept', true))`
 
 // tallyCTE adds the rows a settled statement (CTE upd) newly settled to the summary: one
 // upsert per (route, mock) per statement, in one lock order. A newly settled row is one whose
-// settled_at this statement set: now() is the transaction's start, and no earlier transaction
-// could have set that value. Rows that were settled already (an idempotent repeat) keep theirs.
+// settled_at this statement set: now() is its own transaction's start, which another
+// transaction's settled_at equals only if both began in the same microsecond. Rows that were settled already (an idempotent repeat) keep theirs.
 const tallyCTE = `tally AS (
 	INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
 	SELECT route, mock, pg_backend_pid() % 8, count(*), coalesce(sum(` + settledContribution + `), 0),
