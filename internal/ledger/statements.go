@@ -249,7 +249,7 @@ SELECT route, mock, 0, count(*), coalesce(sum(` + settledContribution + `), 0),
 	max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
 FROM {T} WHERE status = 'settled' AND route = $1
 GROUP BY route, mock`),
-		totalsAll:   r.Replace(totalsSQL("route IS NOT NULL")),
+		totalsAll: r.Replace(totalsSQL("route IS NOT NULL")),
 	}
 }
 
