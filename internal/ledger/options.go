@@ -64,7 +64,7 @@ type names struct {
 	qUpdateTrigger string
 	qInsertTrigger string
 	// qTotals is the per-route summary table, qTotalsFunc the trigger function that keeps it.
-	qTotals, qTotalsFunc string
+	qTotals, qTotalsFunc, qTotalsDelta string
 	// inflightIndex is the raw name of the in-flight index, as a unique violation reports it.
 	inflightIndex string
 }
@@ -83,6 +83,7 @@ func newNames(o Options) names {
 		inflightIndex:  o.Table + "_inflight_key",
 		qTotals:        q(o.Schema, o.Table+"_totals"),
 		qTotalsFunc:    q(o.Schema, o.Table+"_totals_apply"),
+		qTotalsDelta:   q(o.Schema, o.Table+"_totals_delta"),
 	}
 }
 

@@ -203,10 +203,13 @@ DROP INDEX IF EXISTS {RESOLVER_IDX};
 // upsert per (route, mock) per batch, and nothing on the claim and settling writes. Every other
 // writer is counted by row triggers whose WHEN clauses keep them out of the paid path: InsForge's
 // guide inserting settled rows, an older gateway still running during a rollout, hand edits of
-// amount, route, mock or status, deletes, TRUNCATE. The ledger's settled statements mark their
-// transaction (keptCTE) so that the triggers skip the rows they already counted. Summary rows are
-// sharded by the writing backend (pid % 8) so that replicas settling on one route do not queue
-// behind one summary row until each other's commits.
+// amount, route, mock or status, deletes, a COPY or a restore. The ledger's settled statements
+// mark their transaction (keptCTE) so that the triggers skip the rows they already counted. A
+// trigger only appends its row's change to <table>_totals_delta: updating one summary row once
+// per row of a bulk statement would follow an ever longer chain of that row's versions (O(n²)),
+// while appending is O(n). Totals folds the deltas into the summary before it reads. Summary rows
+// are sharded by the writing backend (pid % 8) so that replicas settling on one route do not
+// queue behind one summary row until each other's commits.
 //
 // The fill runs under a SHARE ROW EXCLUSIVE lock taken before the triggers exist: no write slips
 // between the fill and the first trigger. Totals stay exact except after writes with triggers
@@ -217,6 +220,7 @@ func migration4(n names) string {
 		"{T}", n.qTable,
 		"{TOT}", n.qTotals,
 		"{FN}", n.qTotalsFunc,
+		"{DELTA}", n.qTotalsDelta,
 		"{INS}", pgx.Identifier{n.table + "_totals_insert"}.Sanitize(),
 		"{UPD}", pgx.Identifier{n.table + "_totals_update"}.Sanitize(),
 		"{DEL}", pgx.Identifier{n.table + "_totals_delete"}.Sanitize(),
@@ -238,38 +242,40 @@ CREATE TABLE IF NOT EXISTS {TOT} (
 	last_tx_hash text,
 	PRIMARY KEY (route, mock, shard)
 );
+-- Changes by other writers, folded into {TOT} when totals are read (see foldTotals).
+CREATE TABLE IF NOT EXISTS {DELTA} (
+	route text NOT NULL,
+	mock boolean NOT NULL,
+	settled_count integer NOT NULL,
+	settled_amount numeric NOT NULL,
+	settled_at timestamptz,
+	tx_hash text
+);
 -- Like the ledger: InsForge's anon/authenticated roles get nothing.
 ALTER TABLE {TOT} ENABLE ROW LEVEL SECURITY;
+ALTER TABLE {DELTA} ENABLE ROW LEVEL SECURITY;
 
 LOCK TABLE {T} IN SHARE ROW EXCLUSIVE MODE;
 DELETE FROM {TOT};
+DELETE FROM {DELTA};
 INSERT INTO {TOT} (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
 SELECT route, mock, 0, count(*), coalesce(sum({SETTLED}), 0),
 	max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
 FROM {T} WHERE status = 'settled' AND route IS NOT NULL
 GROUP BY route, mock;
 
--- Moves one row's contribution: OLD's out, NEW's in (either may not count). SECURITY DEFINER: the
+-- Records one row's change: OLD's contribution out, NEW's in (either may not count). SECURITY DEFINER: the
 -- writers need no privilege on the summary; search_path is pinned and every name qualified.
 CREATE OR REPLACE FUNCTION {FN}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
 	IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'settled' AND OLD.route IS NOT NULL THEN
-		INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount)
-		VALUES (OLD.route, OLD.mock, pg_backend_pid() % 8, -1, -{SETTLED_OLD})
-		ON CONFLICT (route, mock, shard) DO UPDATE SET
-			settled_count = t.settled_count + EXCLUDED.settled_count,
-			settled_amount = t.settled_amount + EXCLUDED.settled_amount;
+		INSERT INTO {DELTA} (route, mock, settled_count, settled_amount)
+		VALUES (OLD.route, OLD.mock, -1, -{SETTLED_OLD});
 	END IF;
 	IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = 'settled' AND NEW.route IS NOT NULL THEN
-		INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
-		VALUES (NEW.route, NEW.mock, pg_backend_pid() % 8, 1, {SETTLED_NEW}, NEW.settled_at, NEW.tx_hash)
-		ON CONFLICT (route, mock, shard) DO UPDATE SET
-			settled_count = t.settled_count + EXCLUDED.settled_count,
-			settled_amount = t.settled_amount + EXCLUDED.settled_amount,
-			last_tx_hash = CASE WHEN t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at
-				THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
-			last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at);
+		INSERT INTO {DELTA} (route, mock, settled_count, settled_amount, settled_at, tx_hash)
+		VALUES (NEW.route, NEW.mock, 1, {SETTLED_NEW}, NEW.settled_at, NEW.tx_hash);
 	END IF;
 	RETURN NULL;
 END
@@ -279,6 +285,7 @@ CREATE OR REPLACE FUNCTION {TRUNC_FN}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
 	DELETE FROM {TOT};
+	DELETE FROM {DELTA};
 	RETURN NULL;
 END
 $fn$;

@@ -31,7 +31,9 @@ type statements struct {
 	due          string
 	abandon      string
 	retention    string
+	resyncClear  string
 	resyncTotals string
+	foldTotals   string
 	totalsRoute  string
 	totalsAll    string
 }
@@ -105,7 +107,7 @@ const unsettled = `('verifying', 'settling', 'pending', 'failed', 'released')`
 
 func buildStatements(n names) statements {
 	t := n.qTable
-	r := strings.NewReplacer("{KEPT}", keptCTE, "{TALLY}", strings.ReplaceAll(tallyCTE, "{TOT}", n.qTotals), "{T}", t, "{TOT}", n.qTotals, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
+	r := strings.NewReplacer("{DELTA}", n.qTotalsDelta, "{KEPT}", keptCTE, "{TALLY}", strings.ReplaceAll(tallyCTE, "{TOT}", n.qTotals), "{T}", t, "{TOT}", n.qTotals, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
 	return statements{
 		// Insert the claim; a released or failed row (no money moved) is claimed again in place.
 		// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
@@ -242,9 +244,25 @@ WHERE id IN (SELECT id FROM {T} WHERE status = 'verifying' AND route = $4
 	AND status = 'released'`),
 
 		totalsRoute: r.Replace(totalsSQL("route = $1")),
-		// Recompute one route's summary from its rows; the caller holds a lock that keeps writers out.
-		resyncTotals: r.Replace(`WITH gone AS (DELETE FROM {TOT} WHERE route = $1)
-INSERT INTO {TOT} (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+		// Moves other writers' changes (migration4) into the summary, in one lock order. A
+		// concurrent fold waits on the rows this one deletes and then finds them gone.
+		foldTotals: r.Replace(`WITH d AS (DELETE FROM {DELTA} RETURNING *)
+INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+SELECT route, mock, 0, sum(settled_count), sum(settled_amount), max(settled_at),
+	(array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC) FILTER (WHERE settled_count > 0))[1]
+FROM d GROUP BY route, mock ORDER BY route, mock
+ON CONFLICT (route, mock, shard) DO UPDATE SET
+	settled_count = t.settled_count + EXCLUDED.settled_count,
+	settled_amount = t.settled_amount + EXCLUDED.settled_amount,
+	last_tx_hash = CASE WHEN EXCLUDED.last_settled_at IS NOT NULL AND
+		(t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at)
+		THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
+	last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at)`),
+		// Recompute one route's summary from its rows; the caller holds a lock that keeps writers
+		// out and has folded the deltas.
+		// Two statements: one statement cannot delete a key and insert it again.
+		resyncClear: r.Replace(`DELETE FROM {TOT} WHERE route = $1`),
+		resyncTotals: r.Replace(`INSERT INTO {TOT} (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
 SELECT route, mock, 0, count(*), coalesce(sum(` + settledContribution + `), 0),
 	max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
 FROM {T} WHERE status = 'settled' AND route = $1

@@ -108,6 +108,13 @@ VALUES ('0xguide', '/weather', '250', '0xguidetx1', 'settled', 'ns/a', now())`)
 SELECT '0xguide', '/weather', '10', '0xguide' || i, 'settled', 'ns/b', now() FROM generate_series(2, 20) AS i`)
 	check("guide inserts")
 
+	// A bulk load (a COPY, a restore, a backfill) of settled rows in one statement: each row
+	// appends a delta, so this is linear; updating one summary row per row would not finish.
+	exec(`INSERT INTO x402_payments (payer_address, endpoint, amount, tx_hash, status, route, mock, settled_at)
+SELECT '0xbulk', '/w', (i % 97)::text, '0xbulk' || i, 'settled', CASE WHEN i % 2 = 0 THEN 'ns/a' ELSE 'ns/b' END,
+	i % 5 = 0, now() FROM generate_series(1, 20000) AS i`)
+	check("bulk insert")
+
 	// Out-of-band edits: an amount corrected, rows moved between routes and to mock, rows deleted.
 	exec(`UPDATE x402_payments SET amount = '999' WHERE tx_hash = '0xguidetx1'`)
 	exec(`UPDATE x402_payments SET route = 'ns/a' WHERE tx_hash IN ('0xguide2', '0xguide3')`)

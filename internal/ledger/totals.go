@@ -60,6 +60,11 @@ func (l *Ledger) AllTotals(ctx context.Context) (map[string]Totals, error) {
 }
 
 func (l *Ledger) totals(ctx context.Context, sql string, args ...any) (map[string]Totals, error) {
+	// Other writers' changes first (a no-op on the usual empty delta table), so that the summary
+	// is exact when it is read.
+	if _, err := l.pool.Exec(ctx, l.sql.foldTotals); err != nil {
+		return nil, fmt.Errorf("folding the totals: %w", err)
+	}
 	rows, err := l.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -109,6 +114,12 @@ func (l *Ledger) ResyncTotals(ctx context.Context, route string) error {
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "LOCK TABLE "+l.n.qTable+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return fmt.Errorf("locking the ledger: %w", err)
+		}
+		if _, err := tx.Exec(ctx, l.sql.foldTotals); err != nil {
+			return fmt.Errorf("folding the totals: %w", err)
+		}
+		if _, err := tx.Exec(ctx, l.sql.resyncClear, route); err != nil {
+			return err
 		}
 		_, err := tx.Exec(ctx, l.sql.resyncTotals, route)
 		return err
