@@ -34,6 +34,7 @@ type statements struct {
 	resyncClear  string
 	resyncTotals string
 	foldTotals   string
+	unfinished   string
 	totalsRoute  string
 	totalsAll    string
 }
@@ -87,7 +88,8 @@ const keptCTE = `kept AS MATERIALIZED (SELECT set_config('x402.summary', 'kept',
 // tallyCTE adds the rows a settled statement (CTE upd) newly settled to the summary: one
 // upsert per (route, mock) per statement, in one lock order. A newly settled row is one whose
 // settled_at this statement set: now() is its own transaction's start, which another
-// transaction's settled_at equals only if both began in the same microsecond. Rows that were settled already (an idempotent repeat) keep theirs.
+// transaction's settled_at equals only if both began in the same microsecond. Rows that were
+// settled already (an idempotent repeat) keep theirs, and are not counted again.
 const tallyCTE = `tally AS (
 	INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
 	SELECT route, mock, pg_backend_pid() % 8, count(*), coalesce(sum(` + settledContribution + `), 0),
@@ -107,7 +109,10 @@ const unsettled = `('verifying', 'settling', 'pending', 'failed', 'released')`
 
 func buildStatements(n names) statements {
 	t := n.qTable
-	r := strings.NewReplacer("{DELTA}", n.qTotalsDelta, "{KEPT}", keptCTE, "{TALLY}", strings.ReplaceAll(tallyCTE, "{TOT}", n.qTotals), "{T}", t, "{TOT}", n.qTotals, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
+	// tallyCTE holds {TOT} itself: a Replacer does not rescan what it put in.
+	tally := strings.ReplaceAll(tallyCTE, "{TOT}", n.qTotals)
+	r := strings.NewReplacer("{T}", t, "{TOT}", n.qTotals, "{DELTA}", n.qTotalsDelta, "{KEPT}", keptCTE, "{TALLY}", tally,
+		"{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
 	return statements{
 		// Insert the claim; a released or failed row (no money moved) is claimed again in place.
 		// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
@@ -258,16 +263,17 @@ ON CONFLICT (route, mock, shard) DO UPDATE SET
 		(t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at)
 		THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
 	last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at)`),
-		// Recompute one route's summary from its rows; the caller holds a lock that keeps writers
-		// out and has folded the deltas.
-		// Two statements: one statement cannot delete a key and insert it again.
+		// Recompute one route's summary from its rows, in two statements (one statement cannot
+		// delete a key and insert it again); the caller holds a lock that keeps writers out and
+		// has folded the deltas.
 		resyncClear: r.Replace(`DELETE FROM {TOT} WHERE route = $1`),
 		resyncTotals: r.Replace(`INSERT INTO {TOT} (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
 SELECT route, mock, 0, count(*), coalesce(sum(` + settledContribution + `), 0),
 	max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
 FROM {T} WHERE status = 'settled' AND route = $1
 GROUP BY route, mock`),
-		totalsAll: r.Replace(totalsSQL("route IS NOT NULL")),
+		totalsAll:  r.Replace(totalsSQL("route IS NOT NULL")),
+		unfinished: r.Replace(`SELECT count(*) FROM {T} WHERE route = $1 AND status IN ('pending', 'settling')`),
 	}
 }
 

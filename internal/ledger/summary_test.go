@@ -205,3 +205,33 @@ SELECT '0xrestored', '/w', '7', 'settled', '0xrestored' || i, 'ns/a', now() FROM
 	settle(t, l, intent("ns/a", "1"))
 	wantTotalsMatchRows(t, l, pool, "ns/a")
 }
+
+func TestUnfinishedCountsSettlingAndPending(t *testing.T) {
+	l, _, _ := newLedger(t)
+	ctx := testCtx(t)
+	settle(t, l, intent("ns/a", "1"))
+	s := claimWon(t, l, intent("ns/a", "1"))
+	if err := l.MarkSettling(ctx, s.Ticket); err != nil {
+		t.Fatal(err)
+	}
+	p := claimWon(t, l, intent("ns/a", "1"))
+	if err := l.MarkSettling(ctx, p.Ticket); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkPending(ctx, p.Ticket, "", "timeout"); err != nil {
+		t.Fatal(err)
+	}
+	claimWon(t, l, intent("ns/a", "1")) // verifying: no settle called yet
+	m := intent("ns/a", "1")
+	m.Mock = true
+	mc := claimWon(t, l, m)
+	if err := l.MarkSettling(ctx, mc.Ticket); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.Unfinished(ctx, "ns/a"); err != nil || n != 3 {
+		t.Fatalf("Unfinished = %d, %v; want 3 (settling, pending, mock settling)", n, err)
+	}
+	if n, err := l.Unfinished(ctx, "ns/other"); err != nil || n != 0 {
+		t.Fatalf("another route: %d, %v", n, err)
+	}
+}

@@ -104,6 +104,17 @@ func (l *Ledger) totals(ctx context.Context, sql string, args ...any) (map[strin
 	return out, rows.Err()
 }
 
+// Unfinished counts a route's payments whose settle is in flight or whose outcome is unknown
+// (settling and pending, real and mock), from the rows through the route index: what the gateway's
+// pending gauge shows. It reads no summary and writes nothing.
+func (l *Ledger) Unfinished(ctx context.Context, route string) (int64, error) {
+	var n int64
+	if err := l.pool.QueryRow(ctx, l.sql.unfinished, route).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger: unfinished payments of route %q: %w", route, err)
+	}
+	return n, nil
+}
+
 // ResyncTotals recomputes one route's settled totals from its rows. The summary follows every
 // write through the ledger's triggers, so this is needed only after writes that bypassed them:
 // a data-only restore with --disable-triggers, session_replication_role = replica, a summary
