@@ -63,6 +63,8 @@ type names struct {
 	qNotifyFunc    string
 	qUpdateTrigger string
 	qInsertTrigger string
+	// qTotals is the per-route summary table, qTotalsFunc the trigger function that keeps it.
+	qTotals, qTotalsFunc, qTotalsDelta string
 	// inflightIndex is the raw name of the in-flight index, as a unique violation reports it.
 	inflightIndex string
 }
@@ -79,6 +81,9 @@ func newNames(o Options) names {
 		qUpdateTrigger: q(o.Table + "_notify_update"),
 		qInsertTrigger: q(o.Table + "_notify_insert"),
 		inflightIndex:  o.Table + "_inflight_key",
+		qTotals:        q(o.Schema, o.Table+"_totals"),
+		qTotalsFunc:    q(o.Schema, o.Table+"_totals_apply"),
+		qTotalsDelta:   q(o.Schema, o.Table+"_totals_delta"),
 	}
 }
 

@@ -19,6 +19,7 @@ var migrations = []migration{
 	{version: 1, name: "two-phase payments table, indexes, RLS, notify trigger", sql: migration1},
 	{version: 2, name: "served flag, one payment in flight per route and payer, released retention index", sql: migration2},
 	{version: 3, name: "resolver scans through the route index", sql: migration3},
+	{version: 4, name: "settled totals per route kept in a summary table", sql: migration4},
 }
 
 // latestVersion is the version a fully migrated ledger has.
@@ -194,3 +195,122 @@ func migration3(n names) string {
 DROP INDEX IF EXISTS {RESOLVER_IDX};
 `)
 }
+
+// migration4 keeps each route's settled totals in a summary table, so that reading them costs the
+// same at ten million payments as at a thousand (the controller reads them on every reconcile).
+//
+// The ledger's own settled outcomes add to it in the statement that settles them (tallyCTE): one
+// upsert per (route, mock) per batch, and nothing on the claim and settling writes. Every other
+// writer is counted by row triggers whose WHEN clauses keep them out of the paid path: InsForge's
+// guide inserting settled rows, an older gateway still running during a rollout, hand edits of
+// amount, route, mock or status, deletes, a COPY or a restore. The ledger's settled statements
+// mark their transaction (keptCTE) so that the triggers skip the rows they already counted. A
+// trigger only appends its row's change to <table>_totals_delta: updating one summary row once
+// per row of a bulk statement would follow an ever longer chain of that row's versions (O(n²)),
+// while appending is O(n). Totals folds the deltas into the summary before it reads. Summary rows
+// are sharded by the writing backend (pid % 8) so that replicas settling on one route do not
+// queue behind one summary row until each other's commits.
+//
+// The fill runs under a SHARE ROW EXCLUSIVE lock taken before the triggers exist: no write slips
+// between the fill and the first trigger. Totals stay exact except after writes with triggers
+// disabled (session_replication_role = replica, a data-only restore with --disable-triggers);
+// ResyncTotals recomputes a route from its rows then.
+func migration4(n names) string {
+	r := strings.NewReplacer(
+		"{T}", n.qTable,
+		"{TOT}", n.qTotals,
+		"{FN}", n.qTotalsFunc,
+		"{DELTA}", n.qTotalsDelta,
+		"{INS}", pgx.Identifier{n.table + "_totals_insert"}.Sanitize(),
+		"{UPD}", pgx.Identifier{n.table + "_totals_update"}.Sanitize(),
+		"{DEL}", pgx.Identifier{n.table + "_totals_delete"}.Sanitize(),
+		"{TRUNC}", pgx.Identifier{n.table + "_totals_truncate"}.Sanitize(),
+		"{TRUNC_FN}", pgx.Identifier{n.schema, n.table + "_totals_truncate"}.Sanitize(),
+		"{SETTLED_NEW}", strings.ReplaceAll(settledContribution, "amount", "NEW.amount"),
+		"{SETTLED_OLD}", strings.ReplaceAll(settledContribution, "amount", "OLD.amount"),
+		"{SETTLED}", settledContribution,
+		"{NOT_KEPT}", `current_setting('x402.summary', true) IS DISTINCT FROM 'kept'`,
+	)
+	return r.Replace(`
+CREATE TABLE IF NOT EXISTS {TOT} (
+	route text NOT NULL,
+	mock boolean NOT NULL,
+	shard smallint NOT NULL,
+	settled_count bigint NOT NULL DEFAULT 0,
+	settled_amount numeric NOT NULL DEFAULT 0,
+	last_settled_at timestamptz,
+	last_tx_hash text,
+	PRIMARY KEY (route, mock, shard)
+);
+-- Changes by other writers, folded into {TOT} when totals are read (see foldTotals).
+CREATE TABLE IF NOT EXISTS {DELTA} (
+	route text NOT NULL,
+	mock boolean NOT NULL,
+	settled_count integer NOT NULL,
+	settled_amount numeric NOT NULL,
+	settled_at timestamptz,
+	tx_hash text
+);
+-- Like the ledger: InsForge's anon/authenticated roles get nothing.
+ALTER TABLE {TOT} ENABLE ROW LEVEL SECURITY;
+ALTER TABLE {DELTA} ENABLE ROW LEVEL SECURITY;
+
+LOCK TABLE {T} IN SHARE ROW EXCLUSIVE MODE;
+DELETE FROM {TOT};
+DELETE FROM {DELTA};
+INSERT INTO {TOT} (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+SELECT route, mock, 0, count(*), coalesce(sum({SETTLED}), 0),
+	max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
+FROM {T} WHERE status = 'settled' AND route IS NOT NULL
+GROUP BY route, mock;
+
+-- Records one row's change: OLD's contribution out, NEW's in (either may not count). SECURITY DEFINER: the
+-- writers need no privilege on the summary; search_path is pinned and every name qualified.
+CREATE OR REPLACE FUNCTION {FN}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+	IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'settled' AND OLD.route IS NOT NULL THEN
+		INSERT INTO {DELTA} (route, mock, settled_count, settled_amount)
+		VALUES (OLD.route, OLD.mock, -1, -{SETTLED_OLD});
+	END IF;
+	IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = 'settled' AND NEW.route IS NOT NULL THEN
+		INSERT INTO {DELTA} (route, mock, settled_count, settled_amount, settled_at, tx_hash)
+		VALUES (NEW.route, NEW.mock, 1, {SETTLED_NEW}, NEW.settled_at, NEW.tx_hash);
+	END IF;
+	RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION {TRUNC_FN}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+	DELETE FROM {TOT};
+	DELETE FROM {DELTA};
+	RETURN NULL;
+END
+$fn$;
+
+-- The WHEN clauses are evaluated per row without calling the function: the ledger's claims
+-- (inserted verifying), settling marks and released-row retention never fire them.
+DROP TRIGGER IF EXISTS {INS} ON {T};
+CREATE TRIGGER {INS} AFTER INSERT ON {T} FOR EACH ROW
+	WHEN (NEW.status = 'settled' AND {NOT_KEPT})
+	EXECUTE FUNCTION {FN}();
+DROP TRIGGER IF EXISTS {UPD} ON {T};
+CREATE TRIGGER {UPD} AFTER UPDATE ON {T} FOR EACH ROW
+	WHEN ((OLD.status = 'settled' OR NEW.status = 'settled')
+		AND (OLD.status, OLD.route, OLD.mock, OLD.amount) IS DISTINCT FROM (NEW.status, NEW.route, NEW.mock, NEW.amount)
+		AND {NOT_KEPT})
+	EXECUTE FUNCTION {FN}();
+DROP TRIGGER IF EXISTS {DEL} ON {T};
+CREATE TRIGGER {DEL} AFTER DELETE ON {T} FOR EACH ROW
+	WHEN (OLD.status = 'settled')
+	EXECUTE FUNCTION {FN}();
+DROP TRIGGER IF EXISTS {TRUNC} ON {T};
+CREATE TRIGGER {TRUNC} AFTER TRUNCATE ON {T} FOR EACH STATEMENT EXECUTE FUNCTION {TRUNC_FN}();
+`)
+}
+
+// settledContribution is a row's amount as a number; an amount that is not a decimal integer
+// (a row another tool wrote before the check constraint) counts as 0, as in the totals before.
+const settledContribution = `(CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric ELSE 0 END)`

@@ -31,6 +31,10 @@ type statements struct {
 	due          string
 	abandon      string
 	retention    string
+	resyncClear  string
+	resyncTotals string
+	foldTotals   string
+	unfinished   string
 	totalsRoute  string
 	totalsAll    string
 }
@@ -74,12 +78,41 @@ WHERE p.status IN ('released', 'failed')`
 // start before the settling row is durable, and an acknowledged outcome must survive a crash.
 const asyncCommitCTE = `async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))`
 
+// keptCTE marks the statement's transaction as one that keeps the totals summary itself, so the
+// summary's row triggers (for other writers, see migration4) stay out of it. set_config(..., true)
+// is SET LOCAL: it ends with the statement's own transaction, so statements using it run on the
+// pool, never inside an explicit transaction (where later statements would be skipped too). The
+// UPDATE joins kept, so it is evaluated before any row changes.
+const keptCTE = `kept AS MATERIALIZED (SELECT set_config('x402.summary', 'kept', true))`
+
+// tallyCTE adds the rows a settled statement (CTE upd) newly settled to the summary: one
+// upsert per (route, mock) per statement, in one lock order. A newly settled row is one whose
+// settled_at this statement set: now() is its own transaction's start, which another
+// transaction's settled_at equals only if both began in the same microsecond. Rows that were
+// settled already (an idempotent repeat) keep theirs, and are not counted again.
+const tallyCTE = `tally AS (
+	INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+	SELECT route, mock, pg_backend_pid() % 8, count(*), coalesce(sum(` + settledContribution + `), 0),
+		max(settled_at), max(tx_hash)
+	FROM upd WHERE settled_at = now() AND route IS NOT NULL
+	GROUP BY route, mock ORDER BY route, mock
+	ON CONFLICT (route, mock, shard) DO UPDATE SET
+		settled_count = t.settled_count + EXCLUDED.settled_count,
+		settled_amount = t.settled_amount + EXCLUDED.settled_amount,
+		last_tx_hash = CASE WHEN t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at
+			THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
+		last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at)
+)`
+
 // unsettled are the states a settled outcome is applied from: all but settled.
 const unsettled = `('verifying', 'settling', 'pending', 'failed', 'released')`
 
 func buildStatements(n names) statements {
 	t := n.qTable
-	r := strings.NewReplacer("{T}", t, "{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
+	// tallyCTE holds {TOT} itself: a Replacer does not rescan what it put in.
+	tally := strings.ReplaceAll(tallyCTE, "{TOT}", n.qTotals)
+	r := strings.NewReplacer("{T}", t, "{TOT}", n.qTotals, "{DELTA}", n.qTotalsDelta, "{KEPT}", keptCTE, "{TALLY}", tally,
+		"{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
 	return statements{
 		// Insert the claim; a released or failed row (no money moved) is claimed again in place.
 		// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
@@ -142,19 +175,27 @@ RETURNING p.id::text, p.claims`),
 		// verifying or released (a later attempt, which can then never settle the nonce again).
 		// Idempotent for the same tx hash; another hash is refused. served is the outcome's when
 		// the row becomes settled, and only ever gained when it was already settled.
-		settled: r.Replace(`UPDATE {T} SET status = 'settled', tx_hash = $2,
-	response_summary = coalesce(nullif($3, ''), response_summary), failure_reason = NULL,
-	settled_at = coalesce(settled_at, now()),
-	served = CASE WHEN status = 'settled' THEN served OR $4 ELSE $4 END, updated_at = now()
-WHERE id = $1 AND (status IN ` + unsettled + ` OR (status = 'settled' AND tx_hash = $2))`),
+		settled: r.Replace(`WITH {KEPT}, upd AS (
+	UPDATE {T} AS p SET status = 'settled', tx_hash = $2,
+	response_summary = coalesce(nullif($3, ''), p.response_summary), failure_reason = NULL,
+	settled_at = coalesce(p.settled_at, now()),
+	served = CASE WHEN p.status = 'settled' THEN p.served OR $4 ELSE $4 END, updated_at = now()
+	FROM kept
+	WHERE p.id = $1 AND (p.status IN ` + unsettled + ` OR (p.status = 'settled' AND p.tx_hash = $2))
+	RETURNING p.id, p.tx_hash, p.route, p.mock, p.amount, p.settled_at
+), {TALLY}
+SELECT id FROM upd`),
 
-		settledBatch: r.Replace(`UPDATE {T} AS p SET status = 'settled', tx_hash = v.tx_hash,
+		settledBatch: r.Replace(`WITH {KEPT}, upd AS (
+	UPDATE {T} AS p SET status = 'settled', tx_hash = v.tx_hash,
 	response_summary = coalesce(nullif(v.summary, ''), p.response_summary), failure_reason = NULL,
 	settled_at = coalesce(p.settled_at, now()),
 	served = CASE WHEN p.status = 'settled' THEN p.served OR v.served ELSE v.served END, updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[]) AS v(id, tx_hash, summary, served)
-WHERE p.id = v.id AND (p.status IN ` + unsettled + ` OR (p.status = 'settled' AND p.tx_hash = v.tx_hash)) IS TRUE
-RETURNING p.id::text, p.tx_hash`),
+	FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[]) AS v(id, tx_hash, summary, served), kept
+	WHERE p.id = v.id AND (p.status IN ` + unsettled + ` OR (p.status = 'settled' AND p.tx_hash = v.tx_hash)) IS TRUE
+	RETURNING p.id, p.tx_hash, p.route, p.mock, p.amount, p.settled_at
+), {TALLY}
+SELECT id::text, tx_hash FROM upd`),
 
 		// Fenced by the claim attempt ($2, the ticket's Seq; 0 only for spool records written
 		// before tickets): a verdict about an earlier attempt never moves a later one's row.
@@ -208,7 +249,31 @@ WHERE id IN (SELECT id FROM {T} WHERE status = 'verifying' AND route = $4
 	AND status = 'released'`),
 
 		totalsRoute: r.Replace(totalsSQL("route = $1")),
-		totalsAll:   r.Replace(totalsSQL("route IS NOT NULL")),
+		// Moves other writers' changes (migration4) into the summary, in one lock order. A
+		// concurrent fold waits on the rows this one deletes and then finds them gone.
+		foldTotals: r.Replace(`WITH d AS (DELETE FROM {DELTA} RETURNING *)
+INSERT INTO {TOT} AS t (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+SELECT route, mock, 0, sum(settled_count), sum(settled_amount), max(settled_at),
+	(array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC) FILTER (WHERE settled_count > 0))[1]
+FROM d GROUP BY route, mock ORDER BY route, mock
+ON CONFLICT (route, mock, shard) DO UPDATE SET
+	settled_count = t.settled_count + EXCLUDED.settled_count,
+	settled_amount = t.settled_amount + EXCLUDED.settled_amount,
+	last_tx_hash = CASE WHEN EXCLUDED.last_settled_at IS NOT NULL AND
+		(t.last_settled_at IS NULL OR EXCLUDED.last_settled_at >= t.last_settled_at)
+		THEN EXCLUDED.last_tx_hash ELSE t.last_tx_hash END,
+	last_settled_at = greatest(t.last_settled_at, EXCLUDED.last_settled_at)`),
+		// Recompute one route's summary from its rows, in two statements (one statement cannot
+		// delete a key and insert it again); the caller holds a lock that keeps writers out and
+		// has folded the deltas.
+		resyncClear: r.Replace(`DELETE FROM {TOT} WHERE route = $1`),
+		resyncTotals: r.Replace(`INSERT INTO {TOT} (route, mock, shard, settled_count, settled_amount, last_settled_at, last_tx_hash)
+SELECT route, mock, 0, count(*), coalesce(sum(` + settledContribution + `), 0),
+	max(settled_at), (array_agg(tx_hash ORDER BY settled_at DESC NULLS LAST, tx_hash DESC))[1]
+FROM {T} WHERE status = 'settled' AND route = $1
+GROUP BY route, mock`),
+		totalsAll:  r.Replace(totalsSQL("route IS NOT NULL")),
+		unfinished: r.Replace(`SELECT count(*) FROM {T} WHERE route = $1 AND status IN ('pending', 'settling')`),
 	}
 }
 
@@ -216,24 +281,26 @@ WHERE id IN (SELECT id FROM {T} WHERE status = 'verifying' AND route = $4
 // settlement. Amounts that are not decimal integers (foreign rows) are left out of the sum.
 // Stuck counts unfinished rows created more than an hour ago (by the database's clock).
 func totalsSQL(filter string) string {
-	return `WITH agg AS (
+	// Settled tallies come from the summary table (one row per route, mock and shard; see
+	// migration4), so they cost the same however many payments the ledger holds. Unfinished
+	// payments are few and come from the rows, through the route index.
+	return `WITH s AS (
+	SELECT route, mock, sum(settled_count) AS settled, sum(settled_amount)::text AS amount,
+		(array_agg(last_tx_hash ORDER BY last_settled_at DESC NULLS LAST, last_tx_hash DESC))[1] AS tx_hash,
+		max(last_settled_at) AS settled_at
+	FROM {TOT} WHERE ` + filter + `
+	GROUP BY route, mock
+), u AS (
 	SELECT route, mock,
-		count(*) FILTER (WHERE status = 'settled') AS settled,
-		coalesce(sum(CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric END)
-			FILTER (WHERE status = 'settled'), 0)::text AS amount,
 		count(*) FILTER (WHERE status = 'pending') AS pending,
 		count(*) FILTER (WHERE status = 'settling') AS settling,
-		count(*) FILTER (WHERE status IN ('pending', 'settling') AND created_at < now() - interval '1 hour') AS stuck
-	FROM {T} WHERE ` + filter + ` AND status IN ('settled', 'pending', 'settling')
+		count(*) FILTER (WHERE created_at < now() - interval '1 hour') AS stuck
+	FROM {T} WHERE ` + filter + ` AND status IN ('pending', 'settling')
 	GROUP BY route, mock
-), last AS (
-	SELECT DISTINCT ON (route, mock) route, mock, coalesce(tx_hash, '') AS tx_hash, settled_at
-	FROM {T} WHERE ` + filter + ` AND status = 'settled'
-	ORDER BY route, mock, settled_at DESC NULLS LAST, tx_hash DESC
 )
-SELECT agg.route, agg.mock, agg.settled, agg.amount, agg.pending, agg.settling,
-	coalesce(last.tx_hash, ''), last.settled_at, agg.stuck
-FROM agg LEFT JOIN last USING (route, mock)`
+SELECT route, mock, coalesce(s.settled, 0)::bigint, coalesce(s.amount, '0'), coalesce(u.pending, 0),
+	coalesce(u.settling, 0), coalesce(s.tx_hash, ''), s.settled_at, coalesce(u.stuck, 0)
+FROM s FULL JOIN u USING (route, mock)`
 }
 
 // scanPayment reads paymentCols (and payload when withPayload) from row.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Tally sums one class of rows (real or mock) of a route.
@@ -58,6 +60,11 @@ func (l *Ledger) AllTotals(ctx context.Context) (map[string]Totals, error) {
 }
 
 func (l *Ledger) totals(ctx context.Context, sql string, args ...any) (map[string]Totals, error) {
+	// Other writers' changes first (a no-op on the usual empty delta table), so that the summary
+	// is exact when it is read.
+	if _, err := l.pool.Exec(ctx, l.sql.foldTotals); err != nil {
+		return nil, fmt.Errorf("folding the totals: %w", err)
+	}
 	rows, err := l.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -95,4 +102,41 @@ func (l *Ledger) totals(ctx context.Context, sql string, args ...any) (map[strin
 		out[route] = t
 	}
 	return out, rows.Err()
+}
+
+// Unfinished counts a route's payments whose settle is in flight or whose outcome is unknown
+// (settling and pending, real and mock), from the rows through the route index: what the gateway's
+// pending gauge shows. It reads no summary and writes nothing.
+func (l *Ledger) Unfinished(ctx context.Context, route string) (int64, error) {
+	var n int64
+	if err := l.pool.QueryRow(ctx, l.sql.unfinished, route).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger: unfinished payments of route %q: %w", route, err)
+	}
+	return n, nil
+}
+
+// ResyncTotals recomputes one route's settled totals from its rows. The summary follows every
+// write through the ledger's triggers, so this is needed only after writes that bypassed them:
+// a data-only restore with --disable-triggers, session_replication_role = replica, a summary
+// edited by hand. It blocks the table's writers (SHARE ROW EXCLUSIVE) for one scan of the
+// route's settled rows, so the result is exact; run it when a pause of that length is
+// acceptable.
+func (l *Ledger) ResyncTotals(ctx context.Context, route string) error {
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+l.n.qTable+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("locking the ledger: %w", err)
+		}
+		if _, err := tx.Exec(ctx, l.sql.foldTotals); err != nil {
+			return fmt.Errorf("folding the totals: %w", err)
+		}
+		if _, err := tx.Exec(ctx, l.sql.resyncClear, route); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, l.sql.resyncTotals, route)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: resyncing the totals of route %q: %w", route, err)
+	}
+	return nil
 }

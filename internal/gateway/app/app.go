@@ -169,10 +169,10 @@ func updateGauges(ctx context.Context, led *ledger.Ledger, spool *ledger.Spool, 
 	t := time.NewTicker(gaugeInterval)
 	defer t.Stop()
 	for {
-		if tot, err := led.Totals(ctx, route); err == nil {
-			m.Pending.Set(float64(tot.Real.PendingCount + tot.Real.SettlingCount + tot.Mock.PendingCount + tot.Mock.SettlingCount))
+		if n, err := led.Unfinished(ctx, route); err == nil {
+			m.Pending.Set(float64(n))
 		} else if ctx.Err() == nil {
-			log.Debug("reading ledger totals for the pending gauge failed", "error", err)
+			log.Debug("reading the unfinished payments for the pending gauge failed", "error", err)
 		}
 		if n, err := spool.Len(); err == nil {
 			m.Spooled.Set(float64(n))
