@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
@@ -53,22 +54,7 @@ FROM generate_series(1, 20000) AS i`); err != nil {
 			if _, err := conn.Conn().Prepare(ctx, "explain_"+tc.name, "EXPLAIN "+tc.sql); err != nil {
 				t.Fatal(err)
 			}
-			rows, err := conn.Query(ctx, "explain_"+tc.name, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			for rows.Next() {
-				var line string
-				if err := rows.Scan(&line); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, line)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			text := strings.Join(plan, "\n")
+			text := planText(t, conn, "explain_"+tc.name, tc.args...)
 			if !strings.Contains(text, "x402_payments_pkey") || strings.Contains(text, "Bitmap") || strings.Contains(text, "Seq Scan on x402_payments") {
 				t.Errorf("the batched %s update does not go through the primary key:\n%s", tc.name, text)
 			}
@@ -190,24 +176,23 @@ func TestResolverScansUseIndexes(t *testing.T) {
 		{"retention", l.sql.retention, []any{"ns/r", 86400.0, 100}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := conn.Query(ctx, "EXPLAIN "+tc.sql, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			for rows.Next() {
-				var line string
-				if err := rows.Scan(&line); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, line)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			if text := strings.Join(plan, "\n"); strings.Contains(text, "Seq Scan") {
+			if text := planText(t, conn, "EXPLAIN "+tc.sql, tc.args...); strings.Contains(text, "Seq Scan") {
 				t.Errorf("the resolver's %s scan reads the whole table:\n%s", tc.name, text)
 			}
 		})
 	}
+}
+
+// planText runs an EXPLAIN (a statement or the name of a prepared one) and returns its plan.
+func planText(t *testing.T, conn *pgxpool.Conn, explain string, args ...any) string {
+	t.Helper()
+	rows, err := conn.Query(testCtx(t), explain, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
 }
