@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 
@@ -19,13 +20,18 @@ import (
 // 64 connections (throughput). "baseline-3xSELECT1" runs three empty statements in the same run,
 // so the ledger's cost can be read as a ratio on a busy machine. "parallel" also reports the
 // machine's busy CPU time per payment (cpustat), steadier than throughput on a shared machine.
+// LEDGER_BENCH_STATEMENTS=1 loads pg_stat_statements into the durable server and logs where its
+// time went, per statement, after the parallel run (how docs/benchmarks.md's figures were found).
 func BenchmarkClaimSettle(b *testing.B) {
 	servers := map[string]func(b *testing.B) *pgtest.Database{
 		"fast": func(b *testing.B) *pgtest.Database { return pgtest.NewDatabase(b) },
 		"durable": func(b *testing.B) *pgtest.Database {
-			srv := pgtest.StartServer(b, pgtest.Options{Settings: map[string]string{
-				"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
-			}})
+			settings := map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+			if reportStatements() {
+				settings["shared_preload_libraries"] = "pg_stat_statements"
+				settings["pg_stat_statements.track"] = "all"
+			}
+			srv := pgtest.StartServer(b, pgtest.Options{Settings: settings})
 			return srv.NewDatabase(b)
 		},
 	}
@@ -89,6 +95,9 @@ func BenchmarkClaimSettle(b *testing.B) {
 				b.ReportMetric(float64(busy.Microseconds())/float64(b.N), "machine-µs/payment")
 				// PostgreSQL's processes alone (every server on the machine: run it alone).
 				b.ReportMetric(float64((pg1-pg0).Microseconds())/float64(b.N), "postgres-µs/payment")
+				if name == "durable" && reportStatements() {
+					logStatements(ctx, b, pool)
+				}
 			})
 		})
 	}
@@ -106,6 +115,36 @@ func claimSettle(b *testing.B, l *Ledger, in Intent) {
 		b.Fatal(err)
 	}
 	if err := l.MarkSettled(ctx, c.Ticket, newTxHash(), "200", true); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func reportStatements() bool { return os.Getenv("LEDGER_BENCH_STATEMENTS") != "" }
+
+// logStatements logs the statements that took most of PostgreSQL's execution time, with their
+// rows and WAL, so a change to the ledger's SQL can be judged per row written.
+func logStatements(ctx context.Context, b *testing.B, pool *pgxpool.Pool) {
+	if _, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		b.Fatalf("pg_stat_statements: %v", err)
+	}
+	rows, err := pool.Query(ctx, `SELECT calls, rows, total_exec_time, wal_bytes::float8,
+	left(regexp_replace(query, '\s+', ' ', 'g'), 100)
+FROM pg_stat_statements WHERE calls > 50 ORDER BY total_exec_time DESC LIMIT 10`)
+	if err != nil {
+		b.Fatalf("pg_stat_statements: %v", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var calls, n int64
+		var execMs, wal float64
+		var query string
+		if err := rows.Scan(&calls, &n, &execMs, &wal, &query); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%8d calls %8d rows %8.0f ms (%5.1f µs/row) %6.0f WAL B/row  %s",
+			calls, n, execMs, 1000*execMs/float64(max(n, 1)), wal/float64(max(n, 1)), query)
+	}
+	if err := rows.Err(); err != nil {
 		b.Fatal(err)
 	}
 }

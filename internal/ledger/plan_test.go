@@ -196,3 +196,56 @@ func planText(t *testing.T, conn *pgxpool.Conn, explain string, args ...any) str
 	}
 	return strings.Join(plan, "\n")
 }
+
+// The batched claim leaves out intents whose payer already has a payment in flight on the route.
+// That probe must be one lookup in the in-flight index per intent, in the plan the prepared
+// statement caches while the table is new and small as much as in one made for a large table.
+// A NOT EXISTS anti-join was planned as a hash join over a bitmap scan of the whole in-flight
+// index, dead entries included, on every batch: 40 % of PostgreSQL's CPU per payment under the
+// ledger benchmark (docs/benchmarks.md, "Ledger at scale").
+func TestBatchedClaimProbesTheInflightIndexPerIntent(t *testing.T) {
+	l, pool, _ := newLedger(t)
+	ctx := testCtx(t)
+	const batch = 20
+	var cols [11][]string
+	mocks, payloads := make([]bool, batch), make([]string, batch)
+	for i := range batch {
+		in := intent("ns/r", "1000")
+		for c, v := range []string{in.Payer, in.Nonce, in.Route, in.Endpoint, in.Resource, in.Amount, in.Network, in.Asset, in.PayTo, in.Network, in.Facilitator} {
+			cols[c] = append(cols[c], v)
+		}
+		payloads[i] = string(in.Payload)
+	}
+	args := []any{cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10], mocks, payloads}
+	check := func(t *testing.T) {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Release()
+		// The plan a prepared statement switches to after five executions.
+		if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+			t.Fatal(err)
+		}
+		name := "explain_claim_" + strings.ReplaceAll(t.Name(), "/", "_")
+		if _, err := conn.Conn().Prepare(ctx, name, "EXPLAIN "+l.sql.claimBatch); err != nil {
+			t.Fatal(err)
+		}
+		text := planText(t, conn, name, args...)
+		if !strings.Contains(text, "Scan using x402_payments_inflight_key on x402_payments b") ||
+			strings.Contains(text, "Bitmap") || strings.Contains(text, "Hash") || strings.Contains(text, "Seq Scan on x402_payments") {
+			t.Errorf("the batched claim does not probe the in-flight index per intent:\n%s", text)
+		}
+	}
+	t.Run("new table", check)
+	if _, err := pool.Exec(ctx, `INSERT INTO x402_payments (payer_address, nonce, endpoint, amount, status, tx_hash, route)
+SELECT '0x' || md5(i::text), '0x' || md5(i::text) || md5(i::text), '/weather', '1000',
+	CASE WHEN i % 2000 = 0 THEN 'verifying' ELSE 'settled' END, CASE WHEN i % 2000 > 0 THEN '0x' || md5(i::text) END, 'ns/r'
+FROM generate_series(1, 20000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE x402_payments`); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("large table", check)
+}

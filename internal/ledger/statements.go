@@ -135,8 +135,11 @@ WHERE payer_address = $1 AND nonce = $2 AND NOT EXISTS (SELECT 1 FROM ins)`),
 		// rows are returned; an intent whose row exists and is not claimable is claimed again
 		// alone, which returns that row. An intent whose payer already has a payment in flight on
 		// its route is left out (and claimed alone, which says ErrPayerBusy) rather than sent to
-		// the insert, where it would fail the whole batch on the in-flight index; the probe reads
-		// that small partial index. A row committed by another replica after this statement's
+		// the insert, where it would fail the whole batch on the in-flight index. The probe is a
+		// LATERAL ... LIMIT 1, which can only run once per intent, as one lookup in that small
+		// partial index; as NOT EXISTS it was planned as a hash anti-join over a bitmap scan of
+		// the whole index, dead entries included (TestBatchedClaimProbesTheInflightIndexPerIntent).
+		// A row committed by another replica after this statement's
 		// snapshot still fails the batch, which then falls back to claiming each intent alone.
 		claimBatch: r.Replace(`WITH {ASYNC_CTE}, v AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -146,9 +149,10 @@ WHERE payer_address = $1 AND nonce = $2 AND NOT EXISTS (SELECT 1 FROM ins)`),
 INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, network, asset,
 	pay_to, chain, facilitator, mock, payload, status)
 SELECT v.payer, v.nonce, v.route, v.endpoint, v.resource, v.amount, v.network, v.asset, v.pay_to,
-	v.chain, v.facilitator, v.mock, v.payload::jsonb, 'verifying' FROM v, async
-WHERE NOT EXISTS (SELECT 1 FROM {T} AS b WHERE b.route = v.route AND b.payer_address = v.payer
-	AND b.status IN ('verifying', 'settling'))
+	v.chain, v.facilitator, v.mock, v.payload::jsonb, 'verifying' FROM v CROSS JOIN async
+	LEFT JOIN LATERAL (SELECT true AS busy FROM {T} AS b WHERE b.route = v.route AND b.payer_address = v.payer
+		AND b.status IN ('verifying', 'settling') LIMIT 1) AS b ON true
+WHERE b.busy IS NULL
 {RECLAIM}
 RETURNING {COLS}`),
 
