@@ -33,7 +33,9 @@
 // run; LOADTEST_PG, extra settings of the durable server (name=value,...); LOADTEST_REFERENCE,
 // the absolute path of a reference server (below), measured in the same run; LOADTEST_CASES, a
 // regular expression: only the cases whose line (name and "c=<clients>") matches are measured,
-// to profile one case (the ratios of such a run mean nothing).
+// to profile one case (the ratios of such a run mean nothing); LOADTEST_STATEMENTS=1 loads
+// pg_stat_statements into the durable server and prints, after each paid case, the statements
+// that took most of PostgreSQL's time in that gateway's database, per row and with their WAL.
 //
 // # The reference
 //

@@ -44,7 +44,58 @@ func pgSettings(b *testing.B) map[string]string {
 		}
 		s[k] = v
 	}
+	if reportStatements() {
+		s["shared_preload_libraries"] = "pg_stat_statements"
+		s["pg_stat_statements.track"] = "all"
+	}
 	return s
+}
+
+// reportStatements: LOADTEST_STATEMENTS=1 prints, after each paid case of the gateway, the
+// statements that took most of PostgreSQL's execution time in its database, per row and with
+// their WAL, to see which ledger write costs what under real load.
+func reportStatements() bool { return os.Getenv("LOADTEST_STATEMENTS") != "" }
+
+// statements resets pg_stat_statements (show false) or prints its top statements for the
+// database of dbURL (show true).
+func statements(b *testing.B, dbURL string, show bool) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		b.Fatalf("pg_stat_statements: %v", err)
+	}
+	if !show {
+		if _, err := conn.Exec(ctx, `SELECT pg_stat_statements_reset()`); err != nil {
+			b.Fatalf("pg_stat_statements: %v", err)
+		}
+		return
+	}
+	rows, err := conn.Query(ctx, `SELECT calls, rows, total_exec_time, total_plan_time, wal_bytes::float8,
+	left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+ORDER BY total_exec_time + total_plan_time DESC LIMIT 10`)
+	if err != nil {
+		b.Fatalf("pg_stat_statements: %v", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var calls, n int64
+		var execMs, planMs, wal float64
+		var query string
+		if err := rows.Scan(&calls, &n, &execMs, &planMs, &wal, &query); err != nil {
+			b.Fatal(err)
+		}
+		report("    %7d calls %7d rows %6.0f+%4.0f ms exec+plan (%5.1f µs/row) %5.0f WAL B/row  %s",
+			calls, n, execMs, planMs, 1000*(execMs+planMs)/float64(max(n, 1)), wal/float64(max(n, 1)), query)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 type result struct {
@@ -366,8 +417,17 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		}
 		var d16, d64 result
 		for _, g := range append(paid, fastGW) {
-			r16 := run("(d) gateway paid, "+g.name, g.url+"/paid", 16, true, watchGW(g))
-			r64 := run("(d) gateway paid, "+g.name, g.url+"/paid", 64, true, watchGW(g))
+			paidCase := func(conc int) result {
+				if reportStatements() {
+					statements(b, g.db, false)
+				}
+				r := run("(d) gateway paid, "+g.name, g.url+"/paid", conc, true, watchGW(g))
+				if reportStatements() && r.Requests > 0 {
+					statements(b, g.db, true)
+				}
+				return r
+			}
+			r16, r64 := paidCase(16), paidCase(64)
 			report("  %s: settled rows %d, 200s %d, (d64)/(b) %.3f", g.name, countSettled(b, g.db), r16.Status[200]+r64.Status[200], r64.RPS/p.RPS)
 			if g == cgoGW {
 				d16, d64 = r16, r64

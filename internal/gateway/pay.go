@@ -19,7 +19,10 @@ const recordTimeout = 5 * time.Second
 // unavailableRetry is the Retry-After of 503 answers (nothing was charged; try again soon).
 const unavailableRetry = 5 * time.Second
 
-// pay runs the paid path for a payment that passed the local checks.
+// pay runs the paid path for a payment that passed the local checks. Its ledger writes: the
+// claim (ClaimSettling: the replay lock and the durable record that money may move, in one
+// synchronous write before the facilitator is asked anything), then the outcome; a claim given
+// up before settle (verify or upstream failed) is released.
 func (h *Handler) pay(w http.ResponseWriter, r *http.Request, rt *route, p *payment) {
 	ctx := r.Context()
 	var print requestPrint
@@ -32,7 +35,7 @@ func (h *Handler) pay(w http.ResponseWriter, r *http.Request, rt *route, p *paym
 		}
 	}
 	start := time.Now()
-	c, err := h.ledger.Claim(ctx, ledger.Intent{
+	c, err := h.ledger.ClaimSettling(ctx, ledger.Intent{
 		Payer: p.payer, Nonce: p.nonce, Route: h.cfg.Route, Endpoint: r.URL.Path, Resource: h.resourceURL(r),
 		Amount: rt.req.Amount, Network: rt.req.Network, Asset: rt.req.Asset, PayTo: rt.req.PayTo,
 		Facilitator: h.cfg.Facilitator.Kind, Mock: h.mock, Payload: p.raw,
@@ -137,23 +140,14 @@ func (h *Handler) upstreamFailed(ctx context.Context, w http.ResponseWriter, res
 	writeError(w, status, "upstream_failed", msg)
 }
 
-// settle marks the row settling, settles and records the outcome. When the payment did not
-// settle it answers the client and returns false.
+// settle settles the claimed payment (its row durably settling since the claim) and records
+// the outcome. When the payment did not settle it answers the client and returns false.
 func (h *Handler) settle(w http.ResponseWriter, r *http.Request, rt *route, p *payment, t ledger.Ticket) (x402.SettleResponse, bool) {
 	ctx := r.Context()
-	start := time.Now()
-	err := h.ledger.MarkSettling(ctx, t)
-	since(h.metrics.ledger, "settling", start)
-	if err != nil {
-		h.release(ctx, t, "could not mark settling")
-		h.log.Error("ledger: marking settling failed; not settling", "route", rt.label, "payer", p.payer, "error", err)
-		h.unavailable(w, rt, "ledger_unavailable", "the payment ledger is unavailable; nothing was charged")
-		return x402.SettleResponse{}, false
-	}
 	// From here on money may move: the client going away must not cut the settle or its record.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Gateway.SettleTimeout.Duration)
 	defer cancel()
-	start = time.Now()
+	start := time.Now()
 	res, err := h.fac.Settle(sctx, p.payload, rt.req)
 	since(h.metrics.settle, rt.label, start)
 	if err != nil {
@@ -209,8 +203,8 @@ func (h *Handler) record(ctx context.Context, rt *route, p *payment, t ledger.Ti
 	}
 }
 
-// release gives a claim up before settle; failure is harmless (the resolver releases abandoned
-// claims) but logged.
+// release gives a claim up before settle; failure is harmless (the resolver fails the settling
+// row once its authorization can no longer move money) but logged.
 func (h *Handler) release(ctx context.Context, t ledger.Ticket, reason string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()

@@ -120,15 +120,18 @@ func (b *batcher[R]) writeNext() bool {
 	return true
 }
 
-// batchers are a ledger's three batched writes.
+// batchers are a ledger's batched writes: the claims of each mode, settling marks and settled
+// outcomes.
 type batchers struct {
-	claims   batcher[*claimReq]
-	settling batcher[*settlingReq]
-	settled  batcher[*settledReq]
+	claims         batcher[*claimReq]
+	settlingClaims batcher[*claimReq]
+	settling       batcher[*settlingReq]
+	settled        batcher[*settledReq]
 }
 
 func (l *Ledger) initBatchers() {
-	l.batch.claims.write = l.writeClaims
+	l.batch.claims.write = func(ctx context.Context, b []*claimReq) { l.writeClaims(ctx, b, claimVerifying) }
+	l.batch.settlingClaims.write = func(ctx context.Context, b []*claimReq) { l.writeClaims(ctx, b, claimSettling) }
 	l.batch.settling.write = l.writeSettling
 	l.batch.settled.write = l.writeSettled
 }
@@ -171,19 +174,23 @@ type claimOutcome struct {
 // claim statement: the row exists and was not claimable (a replay: the single statement
 // returns it), or the batch failed before anything could be committed. Otherwise the outcome
 // is the answer.
-func (l *Ledger) claimBatched(ctx context.Context, in Intent) (claimOutcome, bool) {
+func (l *Ledger) claimBatched(ctx context.Context, in Intent, m claimMode) (claimOutcome, bool) {
 	r := &claimReq{in: in, done: newDone[claimOutcome]()}
-	l.batch.claims.submit(r)
+	if m == claimSettling {
+		l.batch.settlingClaims.submit(r)
+	} else {
+		l.batch.claims.submit(r)
+	}
 	return await(ctx, r.done)
 }
 
-// writeClaims inserts (or reclaims) a batch of claims in one asynchronously committed
-// statement. Every returned row is a won claim; the others are answered "run alone".
-func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq) {
+// writeClaims inserts (or reclaims) a batch of claims of mode m in one statement, committed as
+// that mode's claims are. Every returned row is a won claim; the others are answered "run alone".
+func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq, m claimMode) {
 	if len(batch) == 1 {
 		// Alone: the single-row statement is cheaper. The batcher stays busy meanwhile, so
 		// that what arrives queues for the next batch.
-		res, err := l.claimAlone(ctx, batch[0].in)
+		res, err := l.claimAlone(ctx, batch[0].in, m)
 		batch[0].done <- batchAnswer[claimOutcome]{val: claimOutcome{res: res, err: err}, ok: true}
 		return
 	}
@@ -228,7 +235,8 @@ func (l *Ledger) writeClaims(ctx context.Context, batch []*claimReq) {
 	for _, c := range cols {
 		args = append(args, c)
 	}
-	rows, err := l.pool.Query(ctx, l.sql.claimBatch, append(args, mocks, payloads)...)
+	_, stmt := l.claimStatements(m)
+	rows, err := l.pool.Query(ctx, stmt, append(args, mocks, payloads)...)
 	if err == nil {
 		var written []Payment
 		written, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Payment, error) { return scanPayment(row, false) })

@@ -140,10 +140,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // Claims written in one batch statement must answer each caller as a single statement would:
 // one winner per (payer, nonce) even when the batch holds the same payment twice, released
-// rows claimed again with a new ticket, rows in flight returned unclaimed.
+// rows claimed again with a new ticket, rows in flight returned unclaimed; for Claim and for
+// ClaimSettling, whose rows are written settling.
 func TestBatchedClaimsAnswerEachCallerLikeASingleStatement(t *testing.T) {
+	t.Run("Claim", func(t *testing.T) { testBatchedClaims(t, claimVerifying) })
+	t.Run("ClaimSettling", func(t *testing.T) { testBatchedClaims(t, claimSettling) })
+}
+
+func testBatchedClaims(t *testing.T, mode claimMode) {
 	l, _, _ := newLedger(t)
 	ctx := testCtx(t)
+	claimOf, batch, status := l.Claim, &l.batch.claims, StatusVerifying
+	if mode == claimSettling {
+		claimOf, batch, status = l.ClaimSettling, &l.batch.settlingClaims, StatusSettling
+	}
 
 	const fresh = 30
 	freshIn := make([]Intent, fresh)
@@ -170,7 +180,7 @@ func TestBatchedClaimsAnswerEachCallerLikeASingleStatement(t *testing.T) {
 	var answers []answer
 	claim := func(in Intent) func() {
 		return func() {
-			res, err := l.Claim(ctx, in)
+			res, err := claimOf(ctx, in)
 			mu.Lock()
 			answers = append(answers, answer{in, res, err})
 			mu.Unlock()
@@ -184,7 +194,7 @@ func TestBatchedClaimsAnswerEachCallerLikeASingleStatement(t *testing.T) {
 		rest = append(rest, claim(in))
 	}
 	rest = append(rest, claim(inFlight))
-	queueAsOneBatch(t, &l.batch.claims, rest)()
+	queueAsOneBatch(t, batch, rest)()
 
 	wins := map[string]int{}
 	for _, a := range answers {
@@ -194,11 +204,11 @@ func TestBatchedClaimsAnswerEachCallerLikeASingleStatement(t *testing.T) {
 		key := a.in.Payer + "/" + a.in.Nonce
 		if a.res.Won {
 			wins[key]++
-			if a.res.Payment.Status != StatusVerifying || a.res.Ticket.ID != a.res.Payment.ID {
+			if a.res.Payment.Status != status || a.res.Ticket.ID != a.res.Payment.ID {
 				t.Errorf("won claim %s: %+v", key, a.res)
 			}
-		} else if a.res.Payment.Status != StatusVerifying || a.res.Payment.ID == "" {
-			t.Errorf("lost claim %s saw %+v, want the verifying row", key, a.res.Payment)
+		} else if a.res.Payment.Status != status && a.res.Payment.Status != StatusVerifying || a.res.Payment.ID == "" {
+			t.Errorf("lost claim %s saw %+v, want the claimed row", key, a.res.Payment)
 		}
 	}
 	for _, in := range freshIn {

@@ -13,11 +13,11 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 )
 
-// BenchmarkClaimSettle measures the ledger's share of the paid path: Claim, MarkSettling and
-// MarkSettled for one payment (three statements, three commits). "fast" uses the test server
+// BenchmarkClaimSettle measures the ledger's share of the paid path: ClaimSettling and
+// MarkSettled for one payment (two statements, two synchronous commits). "fast" uses the test server
 // (fsync off); "durable" a server with fsync, synchronous_commit and full_page_writes on, as in
 // production. "serial" is one payment at a time (latency); "parallel" 64 goroutines on a pool of
-// 64 connections (throughput). "baseline-3xSELECT1" runs three empty statements in the same run,
+// 64 connections (throughput). "baseline-2xSELECT1" runs two empty statements in the same run,
 // so the ledger's cost can be read as a ratio on a busy machine. "parallel" also reports the
 // machine's busy CPU time per payment (cpustat), steadier than throughput on a shared machine.
 // LEDGER_BENCH_STATEMENTS=1 loads pg_stat_statements into the durable server and logs where its
@@ -56,10 +56,10 @@ func BenchmarkClaimSettle(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			// The floor: three trivial statements, the round trips the ledger cannot avoid.
-			b.Run("baseline-3xSELECT1", func(b *testing.B) {
+			// The floor: two trivial statements, the round trips the ledger cannot avoid.
+			b.Run("baseline-2xSELECT1", func(b *testing.B) {
 				for b.Loop() {
-					for range 3 {
+					for range 2 {
 						if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
 							b.Fatal(err)
 						}
@@ -103,16 +103,13 @@ func BenchmarkClaimSettle(b *testing.B) {
 	}
 }
 
-// claimSettle runs the ledger's part of one paid request; intent generation is outside the
-// ledger but cheap (random bytes).
+// claimSettle runs the ledger's part of one paid request, as the gateway does (ClaimSettling,
+// then the settled outcome); intent generation is outside the ledger but cheap (random bytes).
 func claimSettle(b *testing.B, l *Ledger, in Intent) {
 	ctx := context.Background()
-	c, err := l.Claim(ctx, in)
+	c, err := l.ClaimSettling(ctx, in)
 	if err != nil || !c.Won {
 		b.Fatalf("claim: %+v, %v", c, err)
-	}
-	if err := l.MarkSettling(ctx, c.Ticket); err != nil {
-		b.Fatal(err)
 	}
 	if err := l.MarkSettled(ctx, c.Ticket, newTxHash(), "200", true); err != nil {
 		b.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 )
 
-// The claim and the release commit asynchronously; MarkSettling and every outcome commit
-// synchronously (see asyncCommitCTE). A test trigger records the synchronous_commit in force
+// The claim and the release commit asynchronously; ClaimSettling's claims, MarkSettling and
+// every outcome commit synchronously (see asyncCommitCTE). A test trigger records the synchronous_commit in force
 // when each row version is written, on a session whose default is on.
 func TestOnlyClaimAndReleaseCommitAsynchronously(t *testing.T) {
 	db := pgtest.NewDatabase(t)
@@ -72,6 +72,21 @@ CREATE TRIGGER record_commit_mode AFTER INSERT OR UPDATE ON x402_payments
 	if c, err := l.Claim(ctx, in); err != nil || c.Won {
 		t.Fatalf("second claim of an in-flight payment = %+v, %v", c, err)
 	}
+	// C: ClaimSettling, released before settle, claimed again in place, settled.
+	in = intent("ns/r", "1000")
+	c, err = l.ClaimSettling(ctx, in)
+	if err != nil || !c.Won {
+		t.Fatalf("ClaimSettling = %+v, %v", c, err)
+	}
+	if err := l.Release(ctx, c.Ticket, "upstream 500"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = l.ClaimSettling(ctx, in); err != nil || !c.Won || c.Ticket.Seq != 2 {
+		t.Fatalf("ClaimSettling after release = %+v, %v", c, err)
+	}
+	if err := l.MarkSettled(ctx, c.Ticket, newTxHash(), "200", true); err != nil {
+		t.Fatal(err)
+	}
 
 	rows, err := pool.Query(ctx, `SELECT status || ':' || mode FROM commit_modes ORDER BY n`)
 	if err != nil {
@@ -92,6 +107,7 @@ CREATE TRIGGER record_commit_mode AFTER INSERT OR UPDATE ON x402_payments
 		"verifying:off", "settling:on", "settled:on",
 		"verifying:off", "released:off", "verifying:off", "settling:on", "pending:on", "failed:on",
 		"verifying:off",
+		"settling:on", "released:off", "settling:on", "settled:on",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("synchronous_commit per write:\n got %v\nwant %v", got, want)

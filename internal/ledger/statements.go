@@ -12,9 +12,13 @@ type statements struct {
 	claim string
 	// claimBatch is claim for many intents (one array per column); it returns the won rows.
 	claimBatch string
-	get        string
-	state      string
-	settling   string
+	// claimSettling and claimSettlingBatch are claim and claimBatch for ClaimSettling: the row is
+	// written settling, and committed synchronously.
+	claimSettling      string
+	claimSettlingBatch string
+	get                string
+	state              string
+	settling           string
 	// settlingBatch is settling for many tickets (uuid and claims arrays); it returns the id
 	// and claims of each row it marked.
 	settlingBatch string
@@ -53,7 +57,7 @@ const reclaim = `ON CONFLICT (payer_address, nonce) DO UPDATE SET
 	route = EXCLUDED.route, endpoint = EXCLUDED.endpoint, resource = EXCLUDED.resource,
 	amount = EXCLUDED.amount, network = EXCLUDED.network, asset = EXCLUDED.asset,
 	pay_to = EXCLUDED.pay_to, chain = EXCLUDED.chain, facilitator = EXCLUDED.facilitator,
-	mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = 'verifying', tx_hash = NULL,
+	mock = EXCLUDED.mock, payload = EXCLUDED.payload, status = {CLAIM_STATUS}, tx_hash = NULL,
 	failure_reason = NULL, response_summary = NULL, attempts = 0, claims = p.claims + 1,
 	settled_at = NULL, served = false, updated_at = now()
 WHERE p.status IN ('released', 'failed')`
@@ -63,7 +67,7 @@ WHERE p.status IN ('released', 'failed')`
 // the setting ends with that transaction and never reaches the next statement on the connection.
 // Statements using it must run on the pool, never inside an explicit transaction.
 //
-// Only the claims (single and batched) and the release use it, and that is safe because neither moves money:
+// Only the claims of Claim (single and batched) and the release use it, and that is safe because neither moves money:
 //
 //   - A claim lost in a crash (acknowledged, not yet flushed) means the gateway's next statement,
 //     the synchronous MarkSettling, fails (the server is down, or restarted without the row), so
@@ -71,12 +75,18 @@ WHERE p.status IN ('released', 'failed')`
 //     is every earlier commit, the claim included. A claim that loses a race (no write) is not
 //     affected. Other replicas may see the claim before it is durable; if it is then lost, the
 //     payer's retry simply claims again.
-//   - A release lost in a crash leaves the row verifying; the resolver releases abandoned claims,
-//     so the payer can only reuse the payment later than otherwise.
+//   - A release lost in a crash leaves the row verifying, and the resolver releases abandoned
+//     claims; or settling (a claim of ClaimSettling), and the resolver finds on chain that the
+//     authorization was never used and fails the row once it can no longer be. Either way the
+//     payer can only reuse the payment later than otherwise.
 //
-// MarkSettling and every outcome (settled, failed, pending) stay synchronous: settle must not
+// ClaimSettling's claims, MarkSettling and every outcome (settled, failed, pending) stay synchronous: settle must not
 // start before the settling row is durable, and an acknowledged outcome must survive a crash.
 const asyncCommitCTE = `async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))`
+
+// syncCommitCTE takes asyncCommitCTE's place in the claims of ClaimSettling, whose commit must be
+// durable before they return: it sets nothing, so the server's synchronous_commit applies.
+const syncCommitCTE = `async AS MATERIALIZED (SELECT NULL)`
 
 // keptCTE marks the statement's transaction as one that keeps the totals summary itself, so the
 // summary's row triggers (for other writers, see migration4) stay out of it. set_config(..., true)
@@ -113,49 +123,7 @@ func buildStatements(n names) statements {
 	tally := strings.ReplaceAll(tallyCTE, "{TOT}", n.qTotals)
 	r := strings.NewReplacer("{T}", t, "{TOT}", n.qTotals, "{DELTA}", n.qTotalsDelta, "{KEPT}", keptCTE, "{TALLY}", tally,
 		"{COLS}", paymentCols, "{ASYNC_CTE}", asyncCommitCTE, "{RECLAIM}", reclaim)
-	return statements{
-		// Insert the claim; a released or failed row (no money moved) is claimed again in place.
-		// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
-		// inserter committed after this statement's snapshot; Claim retries that case.
-		// The claim commits asynchronously (see asyncCommitCTE); the INSERT reads from that CTE so the
-		// setting is in force before the row is written.
-		claim: r.Replace(`WITH {ASYNC_CTE}, ins AS (
-	INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, network, asset,
-		pay_to, chain, facilitator, mock, payload, status)
-	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::boolean, $13::jsonb, 'verifying' FROM async
-	{RECLAIM}
-	RETURNING {COLS}
-)
-SELECT true, * FROM ins
-UNION ALL
-SELECT false, {COLS} FROM {T}
-WHERE payer_address = $1 AND nonce = $2 AND NOT EXISTS (SELECT 1 FROM ins)`),
-
-		// The batched claim: the same insert for many intents, committed asynchronously. Only won
-		// rows are returned; an intent whose row exists and is not claimable is claimed again
-		// alone, which returns that row. An intent whose payer already has a payment in flight on
-		// its route is left out (and claimed alone, which says ErrPayerBusy) rather than sent to
-		// the insert, where it would fail the whole batch on the in-flight index. The probe is a
-		// LATERAL ... LIMIT 1, which can only run once per intent, as one lookup in that small
-		// partial index; as NOT EXISTS it was planned as a hash anti-join over a bitmap scan of
-		// the whole index, dead entries included (TestBatchedClaimProbesTheInflightIndexPerIntent).
-		// A row committed by another replica after this statement's
-		// snapshot still fails the batch, which then falls back to claiming each intent alone.
-		claimBatch: r.Replace(`WITH {ASYNC_CTE}, v AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-		$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[], $13::text[])
-		AS v(payer, nonce, route, endpoint, resource, amount, network, asset, pay_to, chain, facilitator, mock, payload)
-)
-INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, network, asset,
-	pay_to, chain, facilitator, mock, payload, status)
-SELECT v.payer, v.nonce, v.route, v.endpoint, v.resource, v.amount, v.network, v.asset, v.pay_to,
-	v.chain, v.facilitator, v.mock, v.payload::jsonb, 'verifying' FROM v CROSS JOIN async
-	LEFT JOIN LATERAL (SELECT true AS busy FROM {T} AS b WHERE b.route = v.route AND b.payer_address = v.payer
-		AND b.status IN ('verifying', 'settling') LIMIT 1) AS b ON true
-WHERE b.busy IS NULL
-{RECLAIM}
-RETURNING {COLS}`),
-
+	st := statements{
 		get:   r.Replace(`SELECT {COLS}, payload FROM {T} WHERE id = $1`),
 		state: r.Replace(`SELECT status, coalesce(tx_hash, ''), claims FROM {T} WHERE id = $1`),
 
@@ -215,7 +183,7 @@ WHERE id = $1 AND ($2::integer = 0 OR claims = $2) AND status IN ('settling', 'p
 		// Commits asynchronously (see asyncCommitCTE).
 		release: r.Replace(`WITH {ASYNC_CTE}
 UPDATE {T} SET status = 'released', failure_reason = $3, updated_at = now() FROM async
-WHERE id = $1 AND claims = $2 AND status IN ('verifying', 'released')`),
+WHERE id = $1 AND claims = $2 AND status IN ('verifying', 'settling', 'released')`),
 
 		// A replay of a settled payment the payer never got (settled by the resolver) is served
 		// once: exactly one concurrent caller flips the flag.
@@ -279,6 +247,60 @@ GROUP BY route, mock`),
 		totalsAll:  r.Replace(totalsSQL("route IS NOT NULL")),
 		unfinished: r.Replace(`SELECT count(*) FROM {T} WHERE route = $1 AND status IN ('pending', 'settling')`),
 	}
+	st.claim, st.claimBatch = claimStatements(r, `'verifying'`, asyncCommitCTE)
+	st.claimSettling, st.claimSettlingBatch = claimStatements(r, `'settling'`, syncCommitCTE)
+	return st
+}
+
+// claimStatements builds the single and the batched claim writing rows with status (an SQL
+// literal) in a transaction whose commit mode commitCTE sets (a CTE named async).
+func claimStatements(r *strings.Replacer, status, commitCTE string) (alone, batch string) {
+	pre := func(sql string) string {
+		sql = strings.ReplaceAll(sql, "{RECLAIM}", reclaim)
+		return r.Replace(strings.NewReplacer("{CLAIM_STATUS}", status, "{ASYNC_CTE}", commitCTE).Replace(sql))
+	}
+	// Insert the claim; a released or failed row (no money moved) is claimed again in place.
+	// Any other existing row is returned as it is. The fallback SELECT can miss a row whose
+	// inserter committed after this statement's snapshot; Claim retries that case.
+	// The INSERT reads from the commit-mode CTE so that its setting is in force before the row
+	// is written.
+	alone = pre(`WITH {ASYNC_CTE}, ins AS (
+	INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, network, asset,
+		pay_to, chain, facilitator, mock, payload, status)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::boolean, $13::jsonb, {CLAIM_STATUS} FROM async
+	{RECLAIM}
+	RETURNING {COLS}
+)
+SELECT true, * FROM ins
+UNION ALL
+SELECT false, {COLS} FROM {T}
+WHERE payer_address = $1 AND nonce = $2 AND NOT EXISTS (SELECT 1 FROM ins)`)
+
+	// The batched claim: the same insert for many intents. Only won
+	// rows are returned; an intent whose row exists and is not claimable is claimed again
+	// alone, which returns that row. An intent whose payer already has a payment in flight on
+	// its route is left out (and claimed alone, which says ErrPayerBusy) rather than sent to
+	// the insert, where it would fail the whole batch on the in-flight index. The probe is a
+	// LATERAL ... LIMIT 1, which can only run once per intent, as one lookup in that small
+	// partial index; as NOT EXISTS it was planned as a hash anti-join over a bitmap scan of
+	// the whole index, dead entries included (TestBatchedClaimProbesTheInflightIndexPerIntent).
+	// A row committed by another replica after this statement's snapshot still fails the
+	// batch, which then falls back to claiming each intent alone.
+	batch = pre(`WITH {ASYNC_CTE}, v AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+		$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[], $13::text[])
+		AS v(payer, nonce, route, endpoint, resource, amount, network, asset, pay_to, chain, facilitator, mock, payload)
+)
+INSERT INTO {T} AS p (payer_address, nonce, route, endpoint, resource, amount, network, asset,
+	pay_to, chain, facilitator, mock, payload, status)
+SELECT v.payer, v.nonce, v.route, v.endpoint, v.resource, v.amount, v.network, v.asset, v.pay_to,
+	v.chain, v.facilitator, v.mock, v.payload::jsonb, {CLAIM_STATUS} FROM v CROSS JOIN async
+	LEFT JOIN LATERAL (SELECT true AS busy FROM {T} AS b WHERE b.route = v.route AND b.payer_address = v.payer
+		AND b.status IN ('verifying', 'settling') LIMIT 1) AS b ON true
+WHERE b.busy IS NULL
+{RECLAIM}
+RETURNING {COLS}`)
+	return alone, batch
 }
 
 // totalsSQL aggregates settled and unfinished rows per (route, mock) and joins the latest

@@ -60,7 +60,9 @@ func (l *Ledger) MarkPending(ctx context.Context, t Ticket, txHash, reason strin
 }
 
 // Release gives a claim up before settle (verify or upstream failed): nothing was charged and
-// the payer may reuse the same signed payment. Only valid from verifying, for claim attempt t.
+// the payer may reuse the same signed payment. Only valid for claim attempt t, from verifying
+// or settling: the caller's word that it did not call settle (a claim of ClaimSettling is
+// settling from the start), never after an outcome.
 func (l *Ledger) Release(ctx context.Context, t Ticket, reason string) error {
 	return l.change(ctx, l.pool, StatusReleased, t, l.sql.release, t.ID, t.Seq, reason)
 }

@@ -53,7 +53,10 @@ func TestTransitions(t *testing.T) {
 		mustStatus(t, l, c.Ticket.ID, StatusVerifying)
 	})
 
-	t.Run("no release once settling", func(t *testing.T) {
+	// A settling row may be released by its own claim attempt (ClaimSettling writes the row
+	// settling before the upstream call: the caller's word that settle was not called), never
+	// once an outcome was recorded.
+	t.Run("no release once an outcome is recorded", func(t *testing.T) {
 		c := claimWon(t, l, intent("ns/r", "1"))
 		if err := l.MarkSettling(ctx, c.Ticket); err != nil {
 			t.Fatal(err)
@@ -61,10 +64,24 @@ func TestTransitions(t *testing.T) {
 		if err := l.MarkSettling(ctx, c.Ticket); err != nil {
 			t.Fatalf("repeating MarkSettling with the same ticket: %v", err)
 		}
-		if err := l.Release(ctx, c.Ticket, "too late"); !errors.Is(err, ErrInvalidTransition) {
-			t.Fatalf("Release on settling: %v", err)
+		if err := l.MarkPending(ctx, c.Ticket, "", "timeout"); err != nil {
+			t.Fatal(err)
 		}
-		mustStatus(t, l, c.Ticket.ID, StatusSettling)
+		if err := l.Release(ctx, c.Ticket, "too late"); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("Release on pending: %v", err)
+		}
+		mustStatus(t, l, c.Ticket.ID, StatusPending)
+		s, err := l.ClaimSettling(ctx, intent("ns/r", "1"))
+		if err != nil || !s.Won {
+			t.Fatalf("ClaimSettling = %+v, %v", s, err)
+		}
+		if err := l.MarkSettled(ctx, s.Ticket, newTxHash(), "200", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Release(ctx, s.Ticket, "too late"); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("Release on settled: %v", err)
+		}
+		mustStatus(t, l, s.Ticket.ID, StatusSettled)
 	})
 
 	t.Run("pending keeps a known tx hash and then settles", func(t *testing.T) {

@@ -238,7 +238,8 @@ type Gateway struct {
 // Resolver tunes the background resolution of unknown outcomes.
 type Resolver struct {
 	Interval Duration `json:"interval,omitzero"`
-	// MinAge must exceed SettleTimeout so in-flight settles are left alone.
+	// MinAge must exceed UpstreamTimeout + SettleTimeout so that paid requests in flight are
+	// left alone: a payment's row is settling from its claim, before the upstream call.
 	MinAge Duration `json:"minAge,omitzero"`
 }
 
@@ -327,6 +328,6 @@ func (c *Config) ApplyDefaults() {
 	}
 	dur(&c.Resolver.Interval, DefaultResolverInterval)
 	if c.Resolver.MinAge.Duration == 0 {
-		c.Resolver.MinAge.Duration = max(DefaultResolverMinAge, 2*g.SettleTimeout.Duration)
+		c.Resolver.MinAge.Duration = max(DefaultResolverMinAge, 2*(g.UpstreamTimeout.Duration+g.SettleTimeout.Duration))
 	}
 }
