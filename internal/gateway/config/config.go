@@ -238,8 +238,11 @@ type Gateway struct {
 // Resolver tunes the background resolution of unknown outcomes.
 type Resolver struct {
 	Interval Duration `json:"interval,omitzero"`
-	// MinAge must exceed UpstreamTimeout + SettleTimeout so that paid requests in flight are
-	// left alone: a payment's row is settling from its claim, before the upstream call.
+	// MinAge must exceed SettleTimeout so in-flight settles are left alone. A payment's row is
+	// settling from its claim, before the upstream call, so the default also exceeds
+	// UpstreamTimeout + SettleTimeout: a shorter MinAge may mark a request still in flight
+	// pending, which is safe (its outcome still applies) but makes a payer whose upstream call
+	// then fails wait for the authorization to expire before the payment can be reused.
 	MinAge Duration `json:"minAge,omitzero"`
 }
 

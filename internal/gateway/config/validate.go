@@ -291,9 +291,8 @@ func (c *Config) validateGateway() []error {
 	if c.Resolver.Interval.Duration <= 0 {
 		bad("resolver.interval: must be positive")
 	}
-	if inFlight := g.UpstreamTimeout.Duration + g.SettleTimeout.Duration; c.Resolver.MinAge.Duration <= inFlight {
-		bad("resolver.minAge: %s must exceed gateway.upstreamTimeout + gateway.settleTimeout (%s), or paid requests in flight would be resolved",
-			c.Resolver.MinAge, inFlight)
+	if c.Resolver.MinAge.Duration <= g.SettleTimeout.Duration {
+		bad("resolver.minAge: %s must exceed gateway.settleTimeout %s, or in-flight settles would be resolved", c.Resolver.MinAge, g.SettleTimeout)
 	}
 	return errs
 }
