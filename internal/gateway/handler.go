@@ -127,7 +127,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.cors(w)
 	if !hasPayment(r) {
 		h.metrics.outcome(rt.label, OutcomeChallenge, "")
-		h.challenge(w, r, rt, http.StatusPaymentRequired, "", "Payment required")
+		h.challenge(w, r, rt, http.StatusPaymentRequired, "", msgPaymentRequired)
 		return
 	}
 	client := clientKey(r, h.cfg.Gateway.TrustsForwarded())

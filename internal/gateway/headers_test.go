@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -158,4 +160,31 @@ func TestTrustedForwardedHeadersPassInTheirCanonicalSpellingOnly(t *testing.T) {
 		}
 		checkUpstreamHeaders(t, e.up.last(), payer.Address().Hex(), allowed)
 	})
+}
+
+// The challenge to a request without a payment is encoded once per resource URL and route;
+// each answer must still name the URL its request reached, past the cache's bound too.
+func TestChallengeNamesEachRequestsResourcePastTheCache(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	for i := range maxCachedChallenges + 20 {
+		for range 2 { // encoded, then (within the bound) from the cache
+			host := fmt.Sprintf("h%d.example", i)
+			req := httptest.NewRequest(http.MethodGet, "http://"+host+"/weather", nil)
+			w := httptest.NewRecorder()
+			e.handler.ServeHTTP(w, req)
+			pr, err := x402.DecodePaymentRequired(w.Header().Get(x402.HeaderPaymentRequired))
+			if err != nil || w.Code != http.StatusPaymentRequired {
+				t.Fatalf("%s: %d %v", host, w.Code, err)
+			}
+			var body errorBody
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			want := "http://" + host + "/weather"
+			if pr.Resource == nil || pr.Resource.URL != want || body.Resource == nil || body.Resource.URL != want ||
+				body.Error != msgPaymentRequired || len(pr.Accepts) != 1 || pr.Accepts[0].Amount != "10000" {
+				t.Fatalf("%s: header %+v body %+v", host, pr, body)
+			}
+		}
+	}
 }

@@ -33,12 +33,17 @@ type errorBody struct {
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	raw, _ := json.Marshal(body) // plain structs of strings: cannot fail
+	writeRawJSON(w, status, raw)
+}
+
+// writeRawJSON writes raw, encoded JSON, and a newline.
+func writeRawJSON(w http.ResponseWriter, status int, raw []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", strconv.Itoa(len(raw)+1))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(raw, '\n'))
+	_, _ = w.Write(append(raw[:len(raw):len(raw)], '\n'))
 }
 
 func writeError(w http.ResponseWriter, status int, reason, msg string) {
@@ -122,13 +127,43 @@ func safeToken(s string, slash bool) bool {
 // challenge answers status (402, or 400 for a malformed payment) with a fresh v2 challenge in
 // PAYMENT-REQUIRED and the JSON body.
 func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, rt *route, status int, reason x402.Reason, msg string) {
+	plain := status == http.StatusPaymentRequired && reason == "" && msg == msgPaymentRequired
 	res := h.resourceInfo(r, rt)
+	if plain {
+		if c, ok := rt.challenges.Load(res.URL); ok {
+			c := c.(*encodedChallenge)
+			w.Header().Set(x402.HeaderPaymentRequired, c.header)
+			writeRawJSON(w, status, c.body)
+			return
+		}
+	}
+	var c encodedChallenge
 	pr := x402.PaymentRequired{X402Version: x402.Version2, Error: msg, Resource: res, Accepts: rt.offer}
 	if enc, err := x402.EncodePaymentRequired(pr); err == nil {
+		c.header = enc
 		w.Header().Set(x402.HeaderPaymentRequired, enc)
 	}
-	writeJSON(w, status, errorBody{X402Version: x402.Version2, Error: msg, Reason: string(reason), Resource: res, Accepts: rt.offer})
+	c.body, _ = json.Marshal(errorBody{X402Version: x402.Version2, Error: msg, Reason: string(reason), Resource: res, Accepts: rt.offer})
+	if plain && c.header != "" && rt.cachedChallenges.Add(1) <= maxCachedChallenges {
+		rt.challenges.Store(res.URL, &c)
+	}
+	writeRawJSON(w, status, c.body)
 }
+
+// msgPaymentRequired is the message of the challenge to a request without a payment.
+const msgPaymentRequired = "Payment required"
+
+// encodedChallenge is the challenge to a request without a payment, encoded. Within a route it
+// differs between requests only in the resource URL, so it is encoded once per URL: JSON and
+// base64 were about two thirds of the gateway's CPU per challenge. A route keeps at most
+// maxCachedChallenges of them (a client sending many Host headers cannot grow the gateway's
+// memory); the rest are encoded for each request.
+type encodedChallenge struct {
+	header string
+	body   []byte
+}
+
+const maxCachedChallenges = 256
 
 // receipt returns the PAYMENT-RESPONSE (or, for v1 payments, X-PAYMENT-RESPONSE) header.
 func receipt(version int, sr x402.SettleResponse) http.Header {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/insforge/integrations-operator/internal/gateway/config"
 	"github.com/insforge/integrations-operator/internal/gateway/pathcanon"
@@ -24,6 +26,10 @@ type route struct {
 	before bool   // settle before calling the upstream
 	req    x402.PaymentRequirements
 	offer  []x402.PaymentRequirements // req alone, for x402.Match
+	// challenges maps a resource URL to its *encodedChallenge; cachedChallenges counts the
+	// entries ever added (see maxCachedChallenges).
+	challenges       sync.Map
+	cachedChallenges atomic.Int64
 }
 
 // routeTable finds the priced route of a canonical request path: an exact path beats a prefix, a
