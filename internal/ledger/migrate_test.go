@@ -344,3 +344,43 @@ VALUES ($1, $2, $3, '/weather', '1', $4, CASE WHEN $4 = 'settled' THEN $2 END, n
 		t.Fatalf("second migration: %+v, %v", again, err)
 	}
 }
+
+// Version 5 changes only how new ids are made: a version 4 ledger's rows keep theirs, and new ids
+// are UUID version 7, in the order the rows were written.
+func TestMigration5MakesNewIDsTimeOrdered(t *testing.T) {
+	ctx := testCtx(t)
+	db := pgtest.NewDatabase(t)
+	pool := db.Pool(t)
+	if res, err := migrateTo(ctx, pool, Options{}, 4); err != nil || res.To != 4 {
+		t.Fatalf("migrating to version 4: %+v, %v", res, err)
+	}
+	l, err := New(pool, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := settle(t, l, intent("ns/r", "1000"))
+	if res, err := Migrate(ctx, pool, Options{}); err != nil || res.From != 4 || res.To != LatestSchemaVersion() {
+		t.Fatalf("migrating a version 4 ledger: %+v, %v", res, err)
+	}
+	mustStatus(t, l, old, StatusSettled)
+	var ids []string
+	for range 50 {
+		c, err := l.ClaimSettling(ctx, intent("ns/r", "1000"))
+		if err != nil || !c.Won {
+			t.Fatalf("claim: %+v, %v", c, err)
+		}
+		ids = append(ids, c.Ticket.ID)
+	}
+	for i, id := range ids {
+		if len(id) != 36 || id[14] != '7' || !strings.ContainsRune("89ab", rune(id[19])) {
+			t.Fatalf("id %s is not a UUID version 7 (RFC 9562 variant)", id)
+		}
+		if i > 0 && id[:13] < ids[i-1][:13] {
+			t.Fatalf("ids not in time order: %s after %s", id, ids[i-1])
+		}
+	}
+	var distinct int
+	if err := pool.QueryRow(ctx, `SELECT count(DISTINCT id) FROM x402_payments`).Scan(&distinct); err != nil || distinct != len(ids)+1 {
+		t.Fatalf("distinct ids = %d, %v", distinct, err)
+	}
+}

@@ -20,6 +20,7 @@ var migrations = []migration{
 	{version: 2, name: "served flag, one payment in flight per route and payer, released retention index", sql: migration2},
 	{version: 3, name: "resolver scans through the route index", sql: migration3},
 	{version: 4, name: "settled totals per route kept in a summary table", sql: migration4},
+	{version: 5, name: "time-ordered payment ids (UUID version 7)", sql: migration5},
 }
 
 // latestVersion is the version a fully migrated ledger has.
@@ -314,3 +315,18 @@ CREATE TRIGGER {TRUNC} AFTER TRUNCATE ON {T} FOR EACH STATEMENT EXECUTE FUNCTION
 // settledContribution is a row's amount as a number; an amount that is not a decimal integer
 // (a row another tool wrote before the check constraint) counts as 0, as in the totals before.
 const settledContribution = `(CASE WHEN amount ~ '^[0-9]+$' THEN amount::numeric ELSE 0 END)`
+
+// uuidV7 is a UUID version 7 (RFC 9562) from the server's clock and gen_random_uuid's random bits:
+// 48 bits of Unix milliseconds, the version 7 nibble, then 74 random bits with the variant.
+// PostgreSQL 15 has no uuidv7(); this expression costs less than it saves.
+const uuidV7 = `(lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7'
+	|| substr(replace(gen_random_uuid()::text, '-', ''), 14))::uuid`
+
+// migration5 makes new payment ids time-ordered. Every payment inserts into the primary key, and a
+// random key sends each insert to a random leaf page: more pages dirtied and, after each
+// checkpoint, written whole to the WAL. Ordered keys land on the rightmost page. In the ledger
+// benchmark it took 8-13 % off PostgreSQL's CPU per payment (docs/benchmarks.md, "Ledger at
+// scale"). Existing ids, and rows written with an explicit id, are unchanged.
+func migration5(n names) string {
+	return `ALTER TABLE ` + n.qTable + ` ALTER COLUMN id SET DEFAULT ` + uuidV7 + `;`
+}
