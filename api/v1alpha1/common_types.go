@@ -16,7 +16,14 @@ limitations under the License.
 
 package v1alpha1
 
-// SecretKeySelector points at one key of a Secret in the same namespace as the object.
+// LabelSecretAccess is the label a Secret must carry, with the value "true", before the operator
+// reads it, mounts it into a gateway or sends its values anywhere. Referencing a Secret from a
+// resource is not enough: whoever may edit an AuthIntegration or a PaymentRoute could otherwise
+// have the operator read any Secret of the namespace. The operator labels the Secrets it writes.
+const LabelSecretAccess = "integrations.insforge.dev/operator-access"
+
+// SecretKeySelector points at one key of a Secret in the same namespace as the object. The Secret
+// must carry the label integrations.insforge.dev/operator-access: "true".
 type SecretKeySelector struct {
 	// name of the Secret, in the same namespace as this object.
 	// +kubebuilder:validation:MinLength=1
@@ -33,7 +40,8 @@ type SecretKeySelector struct {
 }
 
 // LocalSecretReference names a Secret in the same namespace as the object; the keys it must hold
-// are fixed by the field that uses it.
+// are fixed by the field that uses it. The Secret must carry the label
+// integrations.insforge.dev/operator-access: "true".
 type LocalSecretReference struct {
 	// name of the Secret, in the same namespace as this object.
 	// +kubebuilder:validation:MinLength=1

@@ -62,6 +62,7 @@ const (
 	ReasonInvalidSpec       = "InvalidSpec"
 	ReasonSecretNotFound    = "SecretNotFound"
 	ReasonSecretKeyMissing  = "SecretKeyMissing"
+	ReasonSecretNotOptedIn  = "SecretNotOptedIn"
 	ReasonDatabaseError     = "DatabaseUnavailable"
 	ReasonAuthFailed        = "AuthenticationFailed"
 	ReasonDeleting          = "Deleting"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/insforge/integrations-operator/internal/gateway/app"
 	"github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/pgpool"
 )
 
 func main() {
@@ -30,7 +31,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "gateway: --log-level: %v\n", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv, ReplaceAttr: redactErrors}))
 
 	cfg, err := config.Load(*path, config.OSEnv())
 	if err != nil {
@@ -40,7 +41,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := app.Run(ctx, cfg, log); err != nil {
-		log.Error("gateway failed", "error", err.Error())
+		log.Error("gateway failed", "error", err)
 		os.Exit(1)
 	}
+}
+
+// redactErrors logs every error through pgpool.Redact: what pgx quotes of the connection string
+// (user and database, which a malformed value can fill with a password) stays out of the logs.
+func redactErrors(_ []string, a slog.Attr) slog.Attr {
+	if err, ok := a.Value.Any().(error); ok {
+		return slog.String(a.Key, pgpool.Redact(err).Error())
+	}
+	return a
 }

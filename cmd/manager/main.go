@@ -32,7 +32,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -146,14 +145,11 @@ func run(f flags) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	var cacheOpts cache.Options
-	if ns := splitNamespaces(f.watchNamespaces); len(ns) > 0 {
-		cacheOpts.DefaultNamespaces = make(map[string]cache.Config, len(ns))
-		for _, n := range ns {
-			cacheOpts.DefaultNamespaces[n] = cache.Config{}
-		}
+	ns := splitNamespaces(f.watchNamespaces)
+	if len(ns) > 0 {
 		log.Info("Watching namespaces", "namespaces", ns)
 	}
+	cacheOpts := controller.CacheOptions(ns)
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

@@ -32,7 +32,8 @@ func (d *demo) apply(ctx context.Context) error {
 		"insforge-db":  {"uri": d.dbURL},
 		"x402-relayer": {"privateKey": d.relayer.KeyHex()},
 	} {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, StringData: data}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace,
+			Labels: map[string]string{integrationsv1alpha1.LabelSecretAccess: "true"}}, StringData: data}
 		if err := d.kube.Client.Create(ctx, s); err != nil {
 			return fmt.Errorf("creating Secret %s: %w", name, err)
 		}

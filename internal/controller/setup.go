@@ -3,8 +3,13 @@ package controller
 import (
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/insforge/integrations-operator/internal/controller/kit"
 
 	"github.com/insforge/integrations-operator/internal/controller/authintegration"
 	"github.com/insforge/integrations-operator/internal/controller/paymentroute"
@@ -18,6 +23,20 @@ type Options struct {
 	GatewayImage string
 	// AllowMockFacilitator lets routes use the mock facilitator (demos and tests only).
 	AllowMockFacilitator bool
+}
+
+// CacheOptions is the manager's cache: every namespace, or only those given, and of Secrets only
+// the opted-in ones (kit.SecretCache), so that the cluster's other Secrets are neither watched
+// nor held in memory.
+func CacheOptions(namespaces []string) cache.Options {
+	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: kit.SecretCache()}}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))
+		for _, n := range namespaces {
+			opts.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	return opts
 }
 
 // Setup registers every reconciler of this operator with the manager. They share one cache of

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -143,3 +144,27 @@ func (c *Cache) Run(ctx context.Context) error {
 	c.Close()
 	return nil
 }
+
+// Redact drops what a connection error quotes of the connection string: pgx names the user and
+// the database ("failed to connect to `user=… database=…`"), and a malformed value can put
+// anything there, a password included. The host stays (it is what a reader needs to fix the
+// network); errors.Is and errors.As still see the whole chain.
+func Redact(err error) error {
+	var ce *pgconn.ConnectError
+	if err == nil || !errors.As(err, &ce) {
+		return err
+	}
+	inner := "failed to connect"
+	if cause := ce.Unwrap(); cause != nil {
+		inner += ": " + cause.Error()
+	}
+	return &redacted{msg: strings.Replace(err.Error(), ce.Error(), inner, 1), err: err}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
@@ -141,3 +142,31 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// A connection error names the user and the database pgx parsed, and a malformed value can put
+// a password there; Redact keeps them out and the chain intact.
+func TestRedactDropsWhatTheConnectErrorQuotes(t *testing.T) {
+	err := pgtest.ConnectError(t, "postgres://app@127.0.0.1:1/db%0Apassword=MARKER?connect_timeout=2")
+	wrapped := fmt.Errorf("reconciling: %w", err)
+	if !strings.Contains(wrapped.Error(), "MARKER") {
+		t.Fatalf("the test's premise changed: pgx no longer quotes the database: %v", wrapped)
+	}
+	got := Redact(wrapped)
+	if strings.Contains(got.Error(), "MARKER") || strings.Contains(got.Error(), "user=app") {
+		t.Errorf("Redact kept what the error quotes: %v", got)
+	}
+	if !strings.HasPrefix(got.Error(), "reconciling: failed to connect: ") || !strings.Contains(got.Error(), "127.0.0.1:1") {
+		t.Errorf("Redact lost the context or the host: %v", got)
+	}
+	var ce *pgconn.ConnectError
+	if !errors.As(got, &ce) {
+		t.Error("the chain was lost")
+	}
+	if Redact(nil) != nil {
+		t.Error("Redact(nil) != nil")
+	}
+	plain := errors.New("plain")
+	if Redact(plain) != plain {
+		t.Error("an error without a connection error was changed")
+	}
+}

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/insforge/integrations-operator/api/v1alpha1"
 	"github.com/insforge/integrations-operator/internal/testutil/devchain"
 	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/gatewayrun"
@@ -119,7 +120,8 @@ CREATE TABLE public.notes (id bigserial PRIMARY KEY, body text);`))
 		"x402-relayer":         {"privateKey": relayer.KeyHex()},
 		"okx-x402-credentials": {"apiKey": okxAPIKey, "secretKey": okxSecretKey, "passphrase": okxPassphrase},
 	} {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Labels: map[string]string{v1alpha1.LabelSecretAccess: "true"}}, StringData: data}
 		if err := env.Client.Create(ctx, s); err != nil {
 			t.Fatalf("creating Secret %s: %v", name, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/pgpool"
 	"github.com/insforge/integrations-operator/internal/rls"
 )
 
@@ -42,6 +43,7 @@ func (r *Reconciler) act(ctx context.Context, ai *v1alpha1.AuthIntegration, p pl
 		return obs
 	}
 	obs.db, obs.dbErr = r.reconcileDatabase(ctx, ai, p.dsn)
+	obs.dbErr = pgpool.Redact(obs.dbErr)
 	return obs
 }
 

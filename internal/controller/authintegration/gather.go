@@ -2,6 +2,7 @@ package authintegration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,18 +62,22 @@ func (r *Reconciler) gather(ctx context.Context, ai *v1alpha1.AuthIntegration) f
 	return f
 }
 
-// readSecret reads a Secret; a missing one is returned empty with exists false.
+// readSecret reads a Secret the integration writes (or adopts); a missing one is returned empty
+// with exists false. One that exists without opting in (kit.SecretReader) is never read or
+// written: the integration stalls until it is labelled or another name is chosen.
 func (r *Reconciler) readSecret(ctx context.Context, ns, name, what string) (readSecret, error) {
 	var s readSecret
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &s.secret); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return s, fmt.Errorf("reading %s %s: %w", what, name, err)
-		}
-		s.secret = corev1.Secret{}
+	sec, err := r.secrets().Get(ctx, types.NamespacedName{Namespace: ns, Name: name})
+	switch {
+	case apierrors.IsNotFound(err):
 		s.secret.Namespace, s.secret.Name = ns, name
 		return s, nil
+	case errors.Is(err, kit.ErrSecretNotOptedIn):
+		return s, kit.Stall(v1alpha1.ReasonSecretNotOptedIn, "%s", kit.NotOptedInMessage(fmt.Sprintf("%s %s", what, name)))
+	case err != nil:
+		return s, fmt.Errorf("reading %s %s: %w", what, name, err)
 	}
-	s.exists = true
+	s.secret, s.exists = *sec, true
 	return s, nil
 }
 
@@ -81,12 +86,15 @@ func (r *Reconciler) readSecret(ctx context.Context, ns, name, what string) (rea
 func (r *Reconciler) connectionDSN(ctx context.Context, ai *v1alpha1.AuthIntegration) (string, error) {
 	ref := ai.Spec.Database.ConnectionSecretRef
 	key := ref.KeyOrDefault(v1alpha1.DefaultConnectionSecretKey)
-	var sec corev1.Secret
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ai.Namespace, Name: ref.Name}, &sec); err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", kit.Stall(v1alpha1.ReasonSecretNotFound,
-				"Secret %s (database.connectionSecretRef) not found in namespace %s", ref.Name, ai.Namespace)
-		}
+	sec, err := r.secrets().Get(ctx, types.NamespacedName{Namespace: ai.Namespace, Name: ref.Name})
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", kit.Stall(v1alpha1.ReasonSecretNotFound,
+			"Secret %s (database.connectionSecretRef) not found in namespace %s", ref.Name, ai.Namespace)
+	case errors.Is(err, kit.ErrSecretNotOptedIn):
+		return "", kit.Stall(v1alpha1.ReasonSecretNotOptedIn, "%s",
+			kit.NotOptedInMessage(fmt.Sprintf("Secret %s (database.connectionSecretRef)", ref.Name)))
+	case err != nil:
 		return "", fmt.Errorf("reading the connection Secret %s: %w", ref.Name, err)
 	}
 	dsn := string(sec.Data[key])

@@ -156,10 +156,7 @@ func syncOwnership(ai *integrationsv1alpha1.AuthIntegration, sec *corev1.Secret,
 // writeSecret creates or updates a Secret. Updates carry the resourceVersion that was read, so a
 // concurrent writer makes this fail (and the reconcile retry) instead of being overwritten.
 func (r *Reconciler) writeSecret(ctx context.Context, sec *corev1.Secret, exists bool) error {
-	if sec.Labels == nil {
-		sec.Labels = map[string]string{}
-	}
-	sec.Labels[kit.LabelManagedBy] = kit.ManagerName
+	kit.MarkSecretAccess(sec)
 	if exists {
 		return r.Client.Update(ctx, sec)
 	}

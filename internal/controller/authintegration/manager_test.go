@@ -199,3 +199,82 @@ func TestConnectionSecretChangesReconcile(t *testing.T) {
 		return ""
 	})
 }
+
+// TestSecretsOptInThroughTheCache runs the manager with its label-selected Secret cache: a
+// connection Secret that does not opt in stalls the integration without being read, labelling it
+// is seen through the watch, and a JWT Secret the operator wrote before it labelled its Secrets
+// (so invisible to the cache) is labelled and kept, not regenerated.
+func TestSecretsOptInThroughTheCache(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Shared(t)
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	db := insforgetest.NewDatabase(t, insforgetest.Options{AuthJWT: true})
+	userTable(t, db, "todos")
+	controllertest.PutUnlabelledSecret(t, env.Client, ns, "insforge-db", map[string]string{"uri": db.URL})
+	startManager(t, env, ns)
+	ai := todos("app")
+	ai.Namespace = ns
+	ai.Spec.DriftCheckInterval = &metav1.Duration{Duration: time.Hour}
+	if err := env.Client.Create(ctx, ai); err != nil {
+		t.Fatal(err)
+	}
+	key := types.NamespacedName{Namespace: ns, Name: "app"}
+	controllertest.Eventually(t, 30*time.Second, func() string {
+		var got integrationsv1alpha1.AuthIntegration
+		if err := env.Client.Get(ctx, key, &got); err != nil {
+			return err.Error()
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, integrationsv1alpha1.ConditionStalled)
+		if c == nil || c.Reason != integrationsv1alpha1.ReasonSecretNotOptedIn ||
+			!strings.Contains(c.Message, "insforge-db") || !strings.Contains(c.Message, integrationsv1alpha1.LabelSecretAccess+"=true") {
+			return fmt.Sprintf("want Stalled %s naming the Secret and the label, have %+v", integrationsv1alpha1.ReasonSecretNotOptedIn, got.Status.Conditions)
+		}
+		controllertest.AssertNoLeak(t, &got, nil, db.URL)
+		return ""
+	})
+
+	// Opting in: only the label changes, and the watch brings the integration to Ready.
+	controllertest.PutSecret(t, env.Client, ns, "insforge-db", map[string]string{"uri": db.URL})
+	controllertest.Eventually(t, 30*time.Second, func() string { return readyMessage(env.Client, key) })
+	var got integrationsv1alpha1.AuthIntegration
+	if err := env.Client.Get(ctx, key, &got); err != nil {
+		t.Fatal(err)
+	}
+	fingerprint := got.Status.JWT.Fingerprint
+	jwtName := ai.Spec.JWT.Generate.SecretName
+	f := &fixture{t: t, ctx: ctx, c: env.Client, ns: ns, db: db}
+	jwt := f.getSecret(jwtName)
+	if jwt.Labels[integrationsv1alpha1.LabelSecretAccess] != "true" {
+		t.Fatalf("the generated Secret does not carry %s: %v", integrationsv1alpha1.LabelSecretAccess, jwt.Labels)
+	}
+
+	// An earlier operator's Secret: managed-by only. A reconcile (an annotation change) finds it
+	// through the API reader, labels it and keeps its key.
+	delete(jwt.Labels, integrationsv1alpha1.LabelSecretAccess)
+	if err := env.Client.Update(ctx, jwt); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, key, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Annotations == nil {
+		got.Annotations = map[string]string{}
+	}
+	got.Annotations["test/poke"] = "1"
+	if err := env.Client.Update(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	controllertest.Eventually(t, 30*time.Second, func() string {
+		if l := f.getSecret(jwtName).Labels[integrationsv1alpha1.LabelSecretAccess]; l != "true" {
+			return "the operator's unlabelled Secret was not labelled"
+		}
+		return readyMessage(env.Client, key)
+	})
+	if err := env.Client.Get(ctx, key, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.JWT.Fingerprint != fingerprint {
+		t.Errorf("the JWT secret changed (%s → %s): the operator's own Secret was not recognised", fingerprint, got.Status.JWT.Fingerprint)
+	}
+}

@@ -43,6 +43,9 @@ const (
 // AuthIntegration.
 type Reconciler struct {
 	Client client.Client
+	// Live reads the API server directly; Secrets reads through it only after the cache missed
+	// (see kit.SecretReader). Nil means Client.
+	Live   client.Reader
 	Scheme *runtime.Scheme
 	Events kit.Events
 	// Clock drives rotation, drift-check and deletion times; tests replace it.
@@ -86,6 +89,7 @@ func Setup(mgr ctrl.Manager, pools *pgpool.Cache) (*Reconciler, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.Live = mgr.GetAPIReader()
 	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		return nil, fmt.Errorf("setting up the AuthIntegration controller: %w", err)
 	}
@@ -102,6 +106,11 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Named("authintegration").
 		WithOptions(kit.Options(r.MaxConcurrentReconciles)).
 		Complete(r)
+}
+
+// secrets reads Secrets under the opt-in rule.
+func (r *Reconciler) secrets() kit.SecretReader {
+	return kit.SecretReader{Client: r.Client, Live: r.Live}
 }
 
 // Reconcile brings one AuthIntegration's database and Secrets to its spec and reports in status.

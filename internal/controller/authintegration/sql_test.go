@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
@@ -286,4 +287,41 @@ func TestSecondIntegrationOnATableReportsAConflict(t *testing.T) {
 	}
 	f.reconcileOK("first")
 	controllertest.AssertReady(t, f.Get("first"), "")
+}
+
+// secretShapedValues are what people put into the wrong Secret: none is a PostgreSQL URL that
+// works, each holds a marker that must never come out of the operator.
+var secretShapedValues = map[string]string{
+	"api key":          "sk_live_51HxMARKERapikey0123456789",
+	"json key file":    `{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nMIIEvMARKER\n-----END PRIVATE KEY-----\n"}`,
+	"user:pass":        "admin:hunter2MARKERpass",
+	"url, bad escape":  "postgres://app:pw%ZZMARKER@127.0.0.1:1/db",
+	"url, bad port":    "postgres://app:pwMARKER@127.0.0.1:notaport/db",
+	"url, unreachable": "postgres://app:pwMARKER@127.0.0.1:1/db?connect_timeout=2",
+	"keyword dsn":      "host=127.0.0.1 port=1 user=app password=kvMARKER dbname=db connect_timeout=2",
+	"two lines":        "postgres://app@127.0.0.1:1/db\npassword=MARKER",
+}
+
+// No connection value reaches status, events or the error a reconcile returns (which
+// controller-runtime logs), whatever its shape.
+func TestConnectionValuesNeverLeak(t *testing.T) {
+	t.Parallel()
+	for name, value := range secretShapedValues {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			f.secret("insforge-db", map[string]string{"uri": value})
+			f.Create(todos("app"))
+			_, err := f.reconcile("app")
+			got := f.Get("app")
+			if c := meta.FindStatusCondition(got.Status.Conditions, integrationsv1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse {
+				t.Fatalf("Ready with a connection string that cannot work: %+v", got.Status.Conditions)
+			}
+			notes := f.events.All()
+			if err != nil {
+				notes = append(notes, err.Error())
+			}
+			controllertest.AssertNoLeak(t, got, notes, "MARKER", value)
+		})
+	}
 }

@@ -107,7 +107,7 @@ func ledgerError(err error) error {
 	if pgpool.IsAuthFailure(err) && errors.As(err, &pgErr) {
 		return kit.Stall(v1alpha1.ReasonAuthFailed, "the ledger database refused the credentials: %s", pgErr.Message)
 	}
-	return fmt.Errorf("ledger: %w", err)
+	return fmt.Errorf("ledger: %w", pgpool.Redact(err))
 }
 
 // apply applies the gateway objects unless they are exactly as last applied, and records the

@@ -547,3 +547,100 @@ func TestPaymentRouteReportsUnresolvedPayments(t *testing.T) {
 	f.reconcile("shop")
 	controllertest.WantCondition(t, f.Get("shop"), integrationsv1alpha1.ConditionSettlementsResolved, metav1.ConditionTrue, integrationsv1alpha1.ReasonAllResolved)
 }
+
+// Every Secret a route names, whether the operator reads it (the ledger database) or only hands
+// it to the gateway (OKX credentials, the relayer key, facilitator headers), must opt in: naming
+// an unlabelled Secret stalls the route and no gateway gets it.
+func TestPaymentRouteSecretsMustOptIn(t *testing.T) {
+	withHeaders := func() *integrationsv1alpha1.PaymentRoute {
+		pr := httpRoute("shop")
+		pr.Spec.Facilitator.HTTP.HeadersSecretRef = &integrationsv1alpha1.LocalSecretReference{Name: "facilitator-headers"}
+		return pr
+	}
+	cases := []struct {
+		name, unlabelled string
+		route            func(t *testing.T) *integrationsv1alpha1.PaymentRoute
+	}{
+		{"ledger database", "insforge-db", func(*testing.T) *integrationsv1alpha1.PaymentRoute { return httpRoute("shop") }},
+		{"facilitator headers", "facilitator-headers", func(*testing.T) *integrationsv1alpha1.PaymentRoute { return withHeaders() }},
+		{"okx credentials", "okx-x402-credentials", func(t *testing.T) *integrationsv1alpha1.PaymentRoute { return loadRouteSample(t, "okx") }},
+		{"relayer key", "x402-relayer", func(t *testing.T) *integrationsv1alpha1.PaymentRoute { return loadRouteSample(t, "onchain") }},
+	}
+	secrets := map[string]map[string]string{
+		"insforge-db":          nil, // the fixture's database URL
+		"facilitator-headers":  {"Authorization": "Bearer hdr-" + testOKXSecretKey},
+		"okx-x402-credentials": {"apiKey": "okx-api-key", "secretKey": testOKXSecretKey, "passphrase": testOKXPassphrase},
+		"x402-relayer":         {"privateKey": testRelayerKey},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newRouteFixture(t, Options{}, xlayerUSDG)
+			for name, data := range secrets {
+				if data == nil {
+					data = map[string]string{"uri": f.db.URL}
+				}
+				if name == tc.unlabelled {
+					controllertest.PutUnlabelledSecret(t, f.c, f.ns, name, data)
+				} else {
+					f.secret(name, data)
+				}
+			}
+			pr := tc.route(t)
+			f.Create(pr)
+			f.reconcile(pr.Name)
+			got := f.Get(pr.Name)
+			c := controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretNotOptedIn)
+			if !strings.Contains(c.Message, `"`+tc.unlabelled+`"`) || !strings.Contains(c.Message, integrationsv1alpha1.LabelSecretAccess+"=true") {
+				t.Errorf("message should name the Secret and the label: %s", c.Message)
+			}
+			if f.exists(&appsv1.Deployment{}, pr.Name) {
+				t.Error("a gateway was deployed with a Secret that does not opt in")
+			}
+			controllertest.AssertNoLeak(t, got, f.events.All(), testOKXSecretKey, testOKXPassphrase, testRelayerKey, f.db.URL)
+
+			// Opting in clears Stalled.
+			f.secret(tc.unlabelled, secrets[tc.unlabelled])
+			if secrets[tc.unlabelled] == nil {
+				f.secret(tc.unlabelled, map[string]string{"uri": f.db.URL})
+			}
+			f.reconcile(pr.Name)
+			if c := routeConditionOrNil(f.Get(pr.Name), integrationsv1alpha1.ConditionStalled); c != nil {
+				t.Errorf("still stalled after the Secret opted in: %+v", c)
+			}
+			if !f.exists(&appsv1.Deployment{}, pr.Name) {
+				t.Error("no gateway after the Secret opted in")
+			}
+		})
+	}
+}
+
+// The ledger connection: no value reaches status, events or the reconcile's error, whatever its
+// shape (the shapes people put into the wrong Secret).
+func TestPaymentRouteConnectionValuesNeverLeak(t *testing.T) {
+	values := map[string]string{
+		"api key":          "sk_live_51HxMARKERapikey0123456789",
+		"json key file":    `{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nMIIEvMARKER\n-----END PRIVATE KEY-----\n"}`,
+		"user:pass":        "admin:hunter2MARKERpass",
+		"url, bad escape":  "postgres://app:pw%ZZMARKER@127.0.0.1:1/db",
+		"url, unreachable": "postgres://app:pwMARKER@127.0.0.1:1/db?connect_timeout=2",
+		"keyword dsn":      "host=127.0.0.1 port=1 user=app password=kvMARKER dbname=db connect_timeout=2",
+		"two lines":        "postgres://app@127.0.0.1:1/db\npassword=MARKER",
+	}
+	for name, value := range values {
+		t.Run(name, func(t *testing.T) {
+			f := newRouteFixture(t, Options{}, nil)
+			f.secret("insforge-db", map[string]string{"uri": value})
+			f.Create(httpRoute("shop"))
+			_, err := f.r.Reconcile(f.ctx, reqFor(f.ns, "shop"))
+			got := f.Get("shop")
+			if c := routeConditionOrNil(got, integrationsv1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse {
+				t.Fatalf("Ready with a ledger connection that cannot work: %+v", got.Status.Conditions)
+			}
+			notes := f.events.All()
+			if err != nil {
+				notes = append(notes, err.Error())
+			}
+			controllertest.AssertNoLeak(t, got, notes, "MARKER", value)
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/controller/kit"
 	gwconfig "github.com/insforge/integrations-operator/internal/gateway/config"
 	"github.com/insforge/integrations-operator/internal/tokendomain"
 )
@@ -35,7 +36,7 @@ func (r *Reconciler) gather(ctx context.Context, route *v1alpha1.PaymentRoute) f
 	if f.config, f.configErr = gatewayConfig(route); f.configErr != nil {
 		return f
 	}
-	if f.secrets, f.secretsErr = readSecrets(ctx, r.Client, route); f.secretsErr != nil {
+	if f.secrets, f.secretsErr = readSecrets(ctx, kit.SecretReader{Client: r.Client, Live: r.Live}, route); f.secretsErr != nil {
 		return f
 	}
 	if rpc := f.facilitator.rpcURL; rpc != "" {

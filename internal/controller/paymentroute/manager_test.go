@@ -39,10 +39,7 @@ func newRouteEnv(tb testing.TB, opts Options) *routeEnv {
 	tb.Helper()
 	env := kubetest.Shared(tb)
 	e := &routeEnv{env: env, ns: env.Namespace(tb), db: pgtest.NewDatabase(tb)}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "insforge-db"}, StringData: map[string]string{"uri": e.db.URL}}
-	if err := env.Client.Create(context.Background(), sec); err != nil {
-		tb.Fatal(err)
-	}
+	controllertest.PutSecret(tb, env.Client, e.ns, "insforge-db", map[string]string{"uri": e.db.URL})
 	e.r = startRouteManager(tb, env, opts, e.ns, func(r *Reconciler) { r.Resync = time.Hour })
 	l, err := ledger.New(e.db.Pool(tb), ledger.Options{})
 	if err != nil {

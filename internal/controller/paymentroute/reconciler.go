@@ -66,6 +66,9 @@ type Options struct {
 // Reconciler runs an x402 gateway per PaymentRoute and reports its totals.
 type Reconciler struct {
 	Client client.Client
+	// Live reads the API server directly; Secrets reads through it only after the cache missed
+	// (see kit.SecretReader). Nil means Client.
+	Live   client.Reader
 	Events kit.Events
 	Options
 	// Clock drives the status write interval and the domain cache; tests replace it.
@@ -113,6 +116,7 @@ func Setup(mgr ctrl.Manager, opts Options, pools *pgpool.Cache) (*Reconciler, er
 	if err != nil {
 		return nil, err
 	}
+	r.Live = mgr.GetAPIReader()
 	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		return nil, fmt.Errorf("setting up the PaymentRoute controller: %w", err)
 	}

@@ -2,11 +2,11 @@ package paymentroute
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,16 +43,19 @@ type routeSecrets struct {
 	versions map[string]string
 }
 
-// readSecrets reads every referenced Secret. A missing Secret or key is a kit.StalledError that
-// names the Secret and the keys, never a value.
-func readSecrets(ctx context.Context, c client.Reader, route *v1alpha1.PaymentRoute) (routeSecrets, error) {
+// readSecrets reads every referenced Secret. A missing Secret or key, or a Secret that is not
+// opted in, is a kit.StalledError that names the Secret and the keys, never a value. Secrets the
+// gateway gets but the operator does not read are checked the same way: mounting one is using it.
+func readSecrets(ctx context.Context, c kit.SecretReader, route *v1alpha1.PaymentRoute) (routeSecrets, error) {
 	out := routeSecrets{versions: map[string]string{}}
 	var missing []string
 	for i, need := range secretNeeds(route) {
-		var sec corev1.Secret
-		err := c.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: need.name}, &sec)
+		sec, err := c.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: need.name})
 		if apierrors.IsNotFound(err) {
 			return out, kit.Stall(v1alpha1.ReasonSecretNotFound, "Secret %q not found in namespace %q", need.name, route.Namespace)
+		}
+		if errors.Is(err, kit.ErrSecretNotOptedIn) {
+			return out, kit.Stall(v1alpha1.ReasonSecretNotOptedIn, "%s", kit.NotOptedInMessage(fmt.Sprintf("Secret %q", need.name)))
 		}
 		if err != nil {
 			return out, fmt.Errorf("reading Secret %q: %w", need.name, err)

@@ -28,6 +28,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/controller/kit"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
 )
@@ -154,17 +156,29 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() string) {
 	}
 }
 
-// PutSecret creates or replaces a Secret.
+// PutSecret creates or replaces a Secret that opts in to the operator's use
+// (v1alpha1.LabelSecretAccess), as a user would label the Secrets they reference.
 func PutSecret(t testing.TB, c client.Client, ns, name string, data map[string]string) {
 	t.Helper()
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: data}
+	putSecret(t, c, ns, name, data, map[string]string{v1alpha1.LabelSecretAccess: "true"})
+}
+
+// PutUnlabelledSecret creates or replaces a Secret that does not opt in.
+func PutUnlabelledSecret(t testing.TB, c client.Client, ns, name string, data map[string]string) {
+	t.Helper()
+	putSecret(t, c, ns, name, data, nil)
+}
+
+func putSecret(t testing.TB, c client.Client, ns, name string, data, labels map[string]string) {
+	t.Helper()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}, StringData: data}
 	err := c.Create(context.Background(), sec)
 	if apierrors.IsAlreadyExists(err) {
 		var cur corev1.Secret
 		if err := c.Get(context.Background(), client.ObjectKeyFromObject(sec), &cur); err != nil {
 			t.Fatal(err)
 		}
-		cur.Data, cur.StringData = nil, data
+		cur.Data, cur.StringData, cur.Labels = nil, data, labels
 		err = c.Update(context.Background(), &cur)
 	}
 	if err != nil {
@@ -217,8 +231,9 @@ func StartManager(t testing.TB, env *kubetest.Env, setup func(ctrl.Manager) erro
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: nsCfg},
-		Controller:             config.Controller{SkipNameValidation: &skip},
+		Cache: cache.Options{DefaultNamespaces: nsCfg,
+			ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: kit.SecretCache()}},
+		Controller: config.Controller{SkipNameValidation: &skip},
 	})
 	if err != nil {
 		t.Fatal(err)

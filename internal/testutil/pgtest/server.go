@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/proc"
@@ -297,4 +298,18 @@ func serverCredential() (*syscall.Credential, error) {
 	}
 	return nil, errors.New("running as root, and neither a `postgres` nor a `nobody` user exists to run the server as " +
 		"(postgres refuses to run as root): create one (useradd --system postgres) or run the tests as another user")
+}
+
+// ConnectError returns the error of connecting to url, which must name a closed port: a real
+// pgconn.ConnectError, quoting what pgx quotes.
+func ConnectError(t testing.TB, url string) error {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = pgconn.ConnectConfig(context.Background(), cfg); err == nil {
+		t.Fatalf("connected to %s", cfg.Host)
+	}
+	return err
 }
