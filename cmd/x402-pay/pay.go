@@ -219,11 +219,19 @@ func pay(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 }
 
-// sign signs one payment for the chosen offer and returns its header.
+// sign signs one payment for the chosen offer and returns its header: PAYMENT-SIGNATURE for a
+// v2 challenge, X-PAYMENT for a v1 one. The EIP-3009 authorization is the same in both; only
+// the envelope differs (v1 names scheme and network instead of repeating the requirements).
 func sign(signer *eip3009.Signer, c challenge, chosen offer) (name, value string, err error) {
 	payload, err := signer.Sign(chosen.req, c.resource)
 	if err != nil {
 		return "", "", err
+	}
+	if c.version == x402.Version1 {
+		value, err = x402.EncodeXPayment(x402.PaymentPayloadV1{
+			X402Version: x402.Version1, Scheme: chosen.req.Scheme, Network: chosen.network, Payload: payload.Payload,
+		})
+		return x402.HeaderXPayment, value, err
 	}
 	value, err = x402.EncodePaymentSignature(payload)
 	return x402.HeaderPaymentSignature, value, err
