@@ -89,7 +89,8 @@ func TestRefusesAboveTheSpendingLimit(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"-key", hex.EncodeToString(crypto.FromECDSA(key)), "-max-atomic", "49999", srv.URL + "/report"},
 		func(string) string { return "" }, &out, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "above -max-atomic") || out.Len() != 0 {
+	want := "the price 0.05 (50000 atomic units) is above the spending cap 0.049999 (49999 atomic units; -max-atomic, at 6 decimals)"
+	if code != 1 || !strings.Contains(errOut.String(), want) || out.Len() != 0 {
 		t.Errorf("exit %d out %q err %q", code, out.String(), errOut.String())
 	}
 }

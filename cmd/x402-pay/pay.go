@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,7 +28,7 @@ type options struct {
 	method  string
 	data    string
 	headers []string
-	maxAtom string // refuse to pay more than this many atomic units; "" means no limit
+	limit   spendCap // the most one payment may cost
 	wait    time.Duration
 	timeout time.Duration
 }
@@ -40,26 +38,57 @@ type headerFlags []string
 func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
-func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+// flagValues are the flags as given, before they are checked.
+type flagValues struct {
+	keyHex    string
+	maxTokens string
+	maxAtomic string
+	decimals  uint
+	method    string
+	data      string
+	headers   headerFlags
+	wait      time.Duration
+	timeout   time.Duration
+}
+
+// newFlagSet defines the command's flags, bound to v. docs/gateway.md ("Paying from the command
+// line") documents each of them; TestDocumentedFlagsMatch keeps the two in step.
+func newFlagSet(v *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("x402-pay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o options
-	var keyHex, maxAtomic string
-	var hs headerFlags
-	fs.StringVar(&keyHex, "key", "", "payer private key as hex (prefer the "+EnvKey+" environment variable)")
-	fs.StringVar(&o.method, "X", http.MethodGet, "HTTP method")
-	fs.StringVar(&o.data, "d", "", "request body")
-	fs.Var(&hs, "H", "extra request header 'Name: value' (repeatable)")
-	fs.StringVar(&maxAtomic, "max-atomic", "", "refuse to pay more than this amount in atomic units")
-	fs.DurationVar(&o.wait, "wait", 2*time.Minute, "how long to keep retrying a payment whose settlement is pending")
-	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "timeout of each HTTP request")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: x402-pay [flags] URL")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&v.keyHex, "key", "", "payer private key as hex (prefer the "+EnvKey+" environment variable)")
+	fs.StringVar(&v.maxTokens, "max", "", "refuse to pay more than this amount in token units, e.g. 0.25 (default "+DefaultCap+")")
+	fs.StringVar(&v.maxAtomic, "max-atomic", "", "refuse to pay more than this amount in atomic units (instead of -max)")
+	fs.UintVar(&v.decimals, "decimals", DefaultDecimals, "decimals of the token, for -max and to show amounts in token units")
+	fs.StringVar(&v.method, "X", http.MethodGet, "HTTP method")
+	fs.StringVar(&v.data, "d", "", "request body")
+	fs.Var(&v.headers, "H", "extra request header 'Name: value' (repeatable)")
+	fs.DurationVar(&v.wait, "wait", 2*time.Minute, "how long to keep retrying a payment whose settlement is pending")
+	fs.DurationVar(&v.timeout, "timeout", 60*time.Second, "timeout of each HTTP request")
+	return fs
+}
+
+func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var v flagValues
+	fs := newFlagSet(&v, stderr)
 	if err := fs.Parse(args); err != nil {
-		return o, err
+		return options{}, err
 	}
 	if fs.NArg() != 1 {
-		return o, errors.New("usage: x402-pay [flags] URL")
+		return options{}, errors.New("usage: x402-pay [flags] URL")
 	}
-	o.url, o.headers, o.maxAtom = fs.Arg(0), hs, maxAtomic
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	limit, err := newCap(v.maxTokens, v.maxAtomic, set["max"], set["max-atomic"], v.decimals)
+	if err != nil {
+		return options{}, err
+	}
+	o := options{url: fs.Arg(0), method: v.method, data: v.data, headers: v.headers, limit: limit, wait: v.wait, timeout: v.timeout}
+	keyHex := v.keyHex
 	if keyHex == "" {
 		keyHex = getenv(EnvKey)
 	}
@@ -94,7 +123,8 @@ type reply struct {
 	body   []byte
 }
 
-func send(ctx context.Context, o options, payment string) (reply, error) {
+// send makes the request, with the payment header name: value when name is not "".
+func send(ctx context.Context, o options, name, value string) (reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	var body io.Reader
@@ -112,8 +142,8 @@ func send(ctx context.Context, o options, payment string) (reply, error) {
 		}
 		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	if payment != "" {
-		req.Header.Set(x402.HeaderPaymentSignature, payment)
+	if name != "" {
+		req.Header.Set(name, value)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -125,7 +155,7 @@ func send(ctx context.Context, o options, payment string) (reply, error) {
 }
 
 func pay(ctx context.Context, o options, stdout, stderr io.Writer) error {
-	first, err := send(ctx, o, "")
+	first, err := send(ctx, o, "", "")
 	if err != nil {
 		return err
 	}
@@ -134,27 +164,24 @@ func pay(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		_, _ = stdout.Write(first.body)
 		return nil
 	}
-	pr, err := challengeOf(first)
+	c, err := challengeOf(first)
 	if err != nil {
 		return err
 	}
-	req, err := choose(pr, o.maxAtom)
+	chosen, price, err := choose(c, o.limit)
 	if err != nil {
 		return err
 	}
 	signer := eip3009.NewSigner(o.key)
-	payload, err := signer.Sign(req, pr.Resource)
+	name, header, err := sign(signer, c, chosen)
 	if err != nil {
 		return err
 	}
-	header, err := x402.EncodePaymentSignature(payload)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "paying %s atomic units of %s on %s to %s from %s\n", req.Amount, req.Asset, req.Network, req.PayTo, signer.Address().Hex())
+	fmt.Fprintf(stderr, "paying %s of %s on %s to %s from %s (x402 v%d, cap %s)\n",
+		o.limit.units(price), chosen.req.Asset, chosen.network, chosen.req.PayTo, signer.Address().Hex(), c.version, o.limit)
 	deadline := time.Now().Add(o.wait)
 	for {
-		r, err := send(ctx, o, header)
+		r, err := send(ctx, o, name, header)
 		if err != nil {
 			// The payment may have been taken: retrying the same signed payment is safe.
 			if time.Now().Before(deadline) && ctx.Err() == nil {
@@ -177,6 +204,9 @@ func pay(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "status: %d\n", r.status)
 		if hasReceipt {
 			fmt.Fprintf(stderr, "success: %t\ntransaction: %s\nnetwork: %s\npayer: %s\n", sr.Success, sr.Transaction, sr.Network, sr.Payer)
+			if sr.Success {
+				fmt.Fprintf(stderr, "amount: %s\n", o.limit.units(price))
+			}
 			if sr.ErrorReason != "" {
 				fmt.Fprintf(stderr, "reason: %s\n", sr.ErrorReason)
 			}
@@ -189,43 +219,22 @@ func pay(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 }
 
-func challengeOf(r reply) (x402.PaymentRequired, error) {
-	if h := r.header.Get(x402.HeaderPaymentRequired); h != "" {
-		return x402.DecodePaymentRequired(h)
+// sign signs one payment for the chosen offer and returns its header: PAYMENT-SIGNATURE for a
+// v2 challenge, X-PAYMENT for a v1 one. The EIP-3009 authorization is the same in both; only
+// the envelope differs (v1 names scheme and network instead of repeating the requirements).
+func sign(signer *eip3009.Signer, c challenge, chosen offer) (name, value string, err error) {
+	payload, err := signer.Sign(chosen.req, c.resource)
+	if err != nil {
+		return "", "", err
 	}
-	var pr x402.PaymentRequired
-	if err := json.Unmarshal(bytes.TrimSpace(r.body), &pr); err != nil || pr.X402Version != x402.Version2 {
-		return pr, errors.New("the 402 answer has no x402 v2 challenge")
+	if c.version == x402.Version1 {
+		value, err = x402.EncodeXPayment(x402.PaymentPayloadV1{
+			X402Version: x402.Version1, Scheme: chosen.req.Scheme, Network: chosen.network, Payload: payload.Payload,
+		})
+		return x402.HeaderXPayment, value, err
 	}
-	return pr, nil
-}
-
-// choose picks the first exact EVM requirement within the spending limit.
-func choose(pr x402.PaymentRequired, maxAtomic string) (x402.PaymentRequirements, error) {
-	for _, a := range pr.Accepts {
-		if a.Scheme != x402.SchemeExact || !strings.HasPrefix(a.Network, "eip155:") {
-			continue
-		}
-		if maxAtomic != "" && !notAbove(a.Amount, maxAtomic) {
-			return a, fmt.Errorf("the price %s atomic units is above -max-atomic %s", a.Amount, maxAtomic)
-		}
-		return a, nil
-	}
-	return x402.PaymentRequirements{}, errors.New("no exact EVM payment option offered")
-}
-
-func notAbove(a, limit string) bool {
-	x, err1 := strconv.ParseUint(a, 10, 64)
-	y, err2 := strconv.ParseUint(limit, 10, 64)
-	return err1 == nil && err2 == nil && x <= y
-}
-
-func receiptOf(h http.Header) (x402.SettleResponse, bool) {
-	if v := h.Get(x402.HeaderPaymentResponse); v != "" {
-		sr, err := x402.DecodePaymentResponse(v)
-		return sr, err == nil
-	}
-	return x402.SettleResponse{}, false
+	value, err = x402.EncodePaymentSignature(payload)
+	return x402.HeaderPaymentSignature, value, err
 }
 
 func retryAfter(h http.Header) time.Duration {
