@@ -327,6 +327,13 @@ type MockFacilitator struct{}
 type LedgerDatabase struct {
 	DatabaseConnection `json:",inline"`
 
+	// gatewayConnectionSecretRef names the Secret key holding the connection URL the gateway pods
+	// use, for a role that holds only the ledger's privileges (no DDL; docs/security.md gives the
+	// GRANT statements). Unset, the gateways use connectionSecretRef, the operator's role, which
+	// also migrates the ledger schema. The key defaults to `uri`.
+	// +optional
+	GatewayConnectionSecretRef *SecretKeySelector `json:"gatewayConnectionSecretRef,omitempty"`
+
 	// schema of the payments table. Defaults to `public`.
 	// +optional
 	// +kubebuilder:default=public

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/insforge/integrations-operator/internal/gateway/config"
+	"github.com/insforge/integrations-operator/internal/ledger"
 	"github.com/insforge/integrations-operator/internal/testutil/evmtest"
 	"github.com/insforge/integrations-operator/internal/testutil/freeport"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
@@ -79,6 +81,49 @@ func (p *process) logs() string { return p.stderr.String() }
 // has broadcast a settlement, restarts it, and expects the restarted process to find the
 // settling row and record the settlement from the chain.
 func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
+	killedAfterSettle(t, func(db *pgtest.Database) string { return db.URL })
+}
+
+// TestGatewayRoleWithOnlyTheLedgerGrants runs the same path (settle, kill, resolve on restart,
+// serve the retry) with the gateway connected as a role that holds only ledger.GatewayAccess on
+// a ledger the operator's role migrated: no DDL, no other table.
+func TestGatewayRoleWithOnlyTheLedgerGrants(t *testing.T) {
+	killedAfterSettle(t, func(db *pgtest.Database) string {
+		if _, err := ledger.Migrate(context.Background(), db.Pool(t), ledger.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		role := "gw_" + db.Name
+		grants, err := ledger.GatewayAccess(ledger.Options{}, role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Exec(t, "CREATE ROLE "+role+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; "+
+			"REVOKE CREATE ON SCHEMA public FROM PUBLIC; "+strings.Join(grants, "; "))
+		t.Cleanup(func() { db.Exec(t, "DROP OWNED BY "+role+"; DROP ROLE "+role) })
+		u, err := url.Parse(db.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.User(role)
+		// The role really cannot change the schema.
+		conn, err := pgx.Connect(context.Background(), u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "CREATE TABLE public.probe (id int)"); err == nil {
+			t.Fatal("the gateway role can create tables")
+		}
+		if _, err := conn.Exec(context.Background(), "ALTER TABLE x402_payments ADD COLUMN probe int"); err == nil {
+			t.Fatal("the gateway role can alter the ledger")
+		}
+		return u.String()
+	})
+}
+
+// killedAfterSettle is the kill-and-resolve path with the gateway connecting through the URL
+// gatewayURL returns for the test's database.
+func killedAfterSettle(t *testing.T, gatewayURL func(*pgtest.Database) string) {
 	bin := buildGateway(t)
 	relayer := evmtest.NewAccount(t)
 	chain := evmtest.New(t, relayer.Address)
@@ -114,7 +159,7 @@ func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(),
-		config.EnvDatabaseURL+"="+db.URL,
+		config.EnvDatabaseURL+"="+gatewayURL(db),
 		config.EnvRelayerKey+"="+common.Bytes2Hex(relayerKeyBytes(relayer)))
 
 	gw := startGateway(t, bin, cfgPath, env, adminAddr)
@@ -146,7 +191,7 @@ func TestKilledAfterSettleIsResolvedByRestartedGateway(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		t.Fatalf("the killed gateway answered %d %s", resp.StatusCode, b)
+		t.Fatalf("the killed gateway answered %d %s\n%s", resp.StatusCode, b, gw.logs())
 	}
 	var txHash string
 	select {

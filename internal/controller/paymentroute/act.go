@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,6 +36,8 @@ type observation struct {
 	rollout string
 
 	totals *ledger.Totals
+	// gatewayAccessGranted is true when this reconcile gave the gateway role privileges it lacked.
+	gatewayAccessGranted bool
 }
 
 // act carries out the plan: stop a refused gateway, or migrate the ledger, apply the gateway
@@ -86,6 +89,9 @@ func (r *Reconciler) act(ctx context.Context, route *v1alpha1.PaymentRoute, p pl
 		return fail(ledgerError(err), v1alpha1.ReasonDatabaseError)
 	}
 	obs.ledgerReady, obs.ledgerVersion, obs.ledgerChanged = true, mig.To, mig.Changed()
+	if err := r.ensureGatewayAccess(ctx, key, pool, opts, p.gatewayRole, &obs); err != nil {
+		return fail(err, v1alpha1.ReasonDatabaseError)
+	}
 
 	if err := r.apply(ctx, route, p.objects, &obs); err != nil {
 		return fail(err, v1alpha1.ReasonDeploymentPending)
@@ -159,5 +165,55 @@ func (r *Reconciler) stopGateway(ctx context.Context, route *v1alpha1.PaymentRou
 	if err := r.Client.Delete(ctx, &dep); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting the gateway Deployment of a refused mock route: %w", err)
 	}
+	return nil
+}
+
+// reasonGatewayRoleMissing: database.gatewayConnectionSecretRef names a role the ledger's
+// database does not have.
+const reasonGatewayRoleMissing = "GatewayRoleMissing"
+
+// reasonGatewayRoleRefused: the gateway connection's role must not get the ledger's privileges
+// (ledger.ErrRoleRefused), e.g. InsForge's authenticated role, which every API client acts as.
+const reasonGatewayRoleRefused = "GatewayRoleRefused"
+
+// gatewayAccessCheck is when a route's gateway role was last found to hold its privileges.
+type gatewayAccessCheck struct {
+	role    string
+	version int
+	at      time.Time
+}
+
+// ensureGatewayAccess keeps the gateway role's ledger privileges (ledger.EnsureGatewayAccess),
+// checking them again after a Resync interval, when the role or the schema version changed, and
+// never for the operator's own role.
+func (r *Reconciler) ensureGatewayAccess(ctx context.Context, key client.ObjectKey, pool *pgxpool.Pool, opts ledger.Options,
+	role string, obs *observation) error {
+	if role == "" || role == pool.Config().ConnConfig.User {
+		return nil
+	}
+	now := r.Clock.Now()
+	r.mu.Lock()
+	last, ok := r.gatewayAccess[key]
+	r.mu.Unlock()
+	if ok && last.role == role && last.version == obs.ledgerVersion && now.Sub(last.at) < r.Resync {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(ctx, ledgerCallTimeout)
+	defer cancel()
+	changed, err := ledger.EnsureGatewayAccess(actx, pool, opts, role)
+	if errors.Is(err, ledger.ErrNoSuchRole) {
+		return kit.Stall(reasonGatewayRoleMissing,
+			"the gateway connection's role %q does not exist in the ledger database: create it (docs/security.md)", role)
+	}
+	if errors.Is(err, ledger.ErrRoleRefused) {
+		return kit.Stall(reasonGatewayRoleRefused, "the gateway connection's role %q: %v", role, err)
+	}
+	if err != nil {
+		return ledgerError(err)
+	}
+	obs.gatewayAccessGranted = changed
+	r.mu.Lock()
+	r.gatewayAccess[key] = gatewayAccessCheck{role: role, version: obs.ledgerVersion, at: now}
+	r.mu.Unlock()
 	return nil
 }

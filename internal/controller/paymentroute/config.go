@@ -161,11 +161,24 @@ type secretKey struct {
 // secretNeeds lists the Secrets a route references, in spec order: the database connection
 // first, then the facilitator's. It is computed from the spec alone (the Secret watch index uses
 // it for routes whose facilitator is not valid yet).
+//
+// The operator's connection is mounted into the gateway only when no gateway connection is given;
+// a key with no env is read by the operator and never mounted.
 func secretNeeds(route *v1alpha1.PaymentRoute) []secretNeed {
 	db := route.Spec.Database.ConnectionSecretRef
+	gw := route.Spec.Database.GatewayConnectionSecretRef
+	env := gwconfig.EnvDatabaseURL
+	if gw != nil {
+		env = ""
+	}
 	needs := []secretNeed{{name: db.Name, keys: []secretKey{
-		{key: db.KeyOrDefault(v1alpha1.DefaultConnectionSecretKey), env: gwconfig.EnvDatabaseURL},
+		{key: db.KeyOrDefault(v1alpha1.DefaultConnectionSecretKey), env: env},
 	}}}
+	if gw != nil {
+		needs = append(needs, secretNeed{name: gw.Name, keys: []secretKey{
+			{key: gw.KeyOrDefault(v1alpha1.DefaultConnectionSecretKey), env: gwconfig.EnvDatabaseURL},
+		}})
+	}
 	if f, err := facilitatorOf(route.Spec.Facilitator); err == nil && f.secret != nil {
 		needs = append(needs, *f.secret)
 	}
@@ -186,6 +199,9 @@ func secretEnv(route *v1alpha1.PaymentRoute) ([]corev1.EnvVar, []corev1.EnvFromS
 			continue
 		}
 		for _, k := range n.keys {
+			if k.env == "" {
+				continue
+			}
 			env = append(env, corev1.EnvVar{Name: k.env, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: n.name}, Key: k.key,
 			}}})

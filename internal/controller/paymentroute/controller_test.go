@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -643,4 +644,99 @@ func TestPaymentRouteConnectionValuesNeverLeak(t *testing.T) {
 			controllertest.AssertNoLeak(t, got, notes, "MARKER", value)
 		})
 	}
+}
+
+// database.gatewayConnectionSecretRef: the gateway pods get that URL and never the operator's;
+// the operator gives the role the ledger's privileges (and again after they drift), and stalls
+// while the role does not exist or the URL cannot be parsed.
+func TestPaymentRouteGatewayConnectsWithItsOwnRole(t *testing.T) {
+	f := newRouteFixture(t, Options{}, nil)
+	role := "gwr_" + f.db.Name
+	u, err := url.Parse(f.db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, "gw-SECRET-password")
+	f.secret("insforge-db-gateway", map[string]string{"uri": u.String()})
+	pr := httpRoute("shop")
+	pr.Spec.Database.GatewayConnectionSecretRef = &integrationsv1alpha1.SecretKeySelector{Name: "insforge-db-gateway"}
+	f.Create(pr)
+
+	f.reconcile("shop")
+	c := controllertest.WantCondition(t, f.Get("shop"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, reasonGatewayRoleMissing)
+	if !strings.Contains(c.Message, role) {
+		t.Errorf("message does not name the role: %s", c.Message)
+	}
+	if f.exists(&appsv1.Deployment{}, "shop") {
+		t.Error("a gateway was deployed before its role could use the ledger")
+	}
+
+	// An editor naming a role API clients act as (InsForge's authenticated is NOLOGIN) gets nothing.
+	api := role + "_api"
+	f.db.Exec(t, "CREATE ROLE "+api+" NOLOGIN")
+	t.Cleanup(func() { f.db.Exec(t, "DROP ROLE "+api) })
+	u.User = url.User(api)
+	f.secret("insforge-db-gateway", map[string]string{"uri": u.String()})
+	f.reconcile("shop")
+	controllertest.WantCondition(t, f.Get("shop"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, reasonGatewayRoleRefused)
+	if f.exists(&appsv1.Deployment{}, "shop") || f.events.Has("GatewayAccessGranted") {
+		t.Fatal("a refused role got a gateway or the ledger's privileges")
+	}
+
+	u.User = url.UserPassword(role, "gw-SECRET-password")
+	f.secret("insforge-db-gateway", map[string]string{"uri": u.String()})
+	f.db.Exec(t, "CREATE ROLE "+role+" LOGIN")
+	t.Cleanup(func() { f.db.Exec(t, "DROP OWNED BY "+role+"; DROP ROLE "+role) })
+	f.reconcile("shop")
+	if !f.events.Has("GatewayAccessGranted") {
+		t.Fatalf("no grant event: %v", f.events.All())
+	}
+	env := f.deployment("shop").Spec.Template.Spec.Containers[0].Env
+	var dbEnv []string
+	for _, e := range env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == "insforge-db" {
+			t.Errorf("the operator's connection Secret reaches the gateway as %s", e.Name)
+		}
+		if e.Name == gwconfig.EnvDatabaseURL {
+			dbEnv = append(dbEnv, e.ValueFrom.SecretKeyRef.Name+"/"+e.ValueFrom.SecretKeyRef.Key)
+		}
+	}
+	if !reflect.DeepEqual(dbEnv, []string{"insforge-db-gateway/uri"}) {
+		t.Errorf("%s comes from %v", gwconfig.EnvDatabaseURL, dbEnv)
+	}
+	var policies int
+	f.db.Exec(t, "SELECT 1") // the database is reachable for the checks below
+	pool := f.db.Pool(t)
+	if err := pool.QueryRow(f.ctx, `SELECT count(*) FROM pg_policy WHERE polname = $1`, "gateway_"+role).Scan(&policies); err != nil || policies != 3 {
+		t.Fatalf("%d gateway policies, %v", policies, err)
+	}
+
+	// Drift: a revoked privilege comes back once the check is due again, not on every reconcile.
+	f.db.Exec(t, "REVOKE INSERT ON x402_payments FROM "+role)
+	granted := func() int {
+		n := 0
+		for _, e := range f.events.All() {
+			if strings.Contains(e, "GatewayAccessGranted") {
+				n++
+			}
+		}
+		return n
+	}
+	f.reconcile("shop")
+	if granted() != 1 {
+		t.Errorf("the privileges were checked again before the interval: %d grants", granted())
+	}
+	f.step(f.r.Resync)
+	f.reconcile("shop")
+	if granted() != 2 {
+		t.Errorf("a revoked privilege was not granted again: %d grants", granted())
+	}
+	controllertest.AssertNoLeak(t, f.Get("shop"), f.events.All(), "gw-SECRET-password", f.db.URL)
+
+	// A gateway URL pgx cannot parse stalls without being quoted.
+	f.secret("insforge-db-gateway", map[string]string{"uri": "postgres://gw:pw-SECRET@host:notaport/db"})
+	f.reconcile("shop")
+	got := f.Get("shop")
+	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonInvalidSpec)
+	controllertest.AssertNoLeak(t, got, f.events.All(), "pw-SECRET", "notaport")
 }

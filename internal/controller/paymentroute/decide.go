@@ -26,10 +26,13 @@ type plan struct {
 	retryAfter time.Duration
 
 	// run: migrate the ledger in the database at dsn, apply objects, read the totals.
-	run     bool
-	config  gwconfig.Config
-	dsn     string // a secret: never log, event or report it
-	objects *gatewayObjects
+	run    bool
+	config gwconfig.Config
+	dsn    string // a secret: never log, event or report it
+	// gatewayRole is the gateway pods' own database role, given the ledger's privileges ("": the
+	// gateways use the operator's connection).
+	gatewayRole string
+	objects     *gatewayObjects
 
 	mockAllowed   bool
 	domainChecked bool
@@ -96,6 +99,6 @@ func decide(route *v1alpha1.PaymentRoute, f facts, opts Options) plan {
 	if objs.Deployment.Spec.Template.Spec.Containers[0].Image == "" {
 		return stall(v1alpha1.ReasonInvalidSpec, "no gateway image: set spec.gateway.image or start the manager with --gateway-image")
 	}
-	p.run, p.config, p.dsn, p.objects = true, f.config, f.secrets.dsn, objs
+	p.run, p.config, p.dsn, p.gatewayRole, p.objects = true, f.config, f.secrets.dsn, f.secrets.gatewayRole, objs
 	return p
 }

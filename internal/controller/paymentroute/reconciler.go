@@ -85,6 +85,8 @@ type Reconciler struct {
 	mu sync.Mutex
 	// lastTotalsWrite is when each route's status was last written (for coalescing).
 	lastTotalsWrite map[types.NamespacedName]time.Time
+	// gatewayAccess is the last check of each route's gateway role privileges.
+	gatewayAccess map[types.NamespacedName]gatewayAccessCheck
 }
 
 // New returns a reconciler that takes ledger pools from pools and registers its metrics with
@@ -107,6 +109,7 @@ func New(c client.Client, rec events.EventRecorder, opts Options, pools *pgpool.
 		domains:             tokendomain.NewChecker(opts.Dial, clk),
 		metrics:             m,
 		lastTotalsWrite:     map[types.NamespacedName]time.Time{},
+		gatewayAccess:       map[types.NamespacedName]gatewayAccessCheck{},
 	}, nil
 }
 
@@ -205,5 +208,6 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.metrics.observe(key, nil)
 	r.mu.Lock()
 	delete(r.lastTotalsWrite, key)
+	delete(r.gatewayAccess, key)
 	r.mu.Unlock()
 }

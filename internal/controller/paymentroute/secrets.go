@@ -11,8 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/insforge/integrations-operator/api/v1alpha1"
 	"github.com/insforge/integrations-operator/internal/controller/kit"
+	"github.com/insforge/integrations-operator/internal/pgpool"
 )
 
 // secretRefs makes a change of a referenced Secret reconcile the route.
@@ -39,6 +42,8 @@ func secretNames(route *v1alpha1.PaymentRoute) []string {
 type routeSecrets struct {
 	// dsn is the ledger database URL. It is a secret: never log, event or report it.
 	dsn string
+	// gatewayRole is the user of database.gatewayConnectionSecretRef's URL ("" when unset).
+	gatewayRole string
 	// versions maps each Secret's name to its resourceVersion, for the rollout hash.
 	versions map[string]string
 }
@@ -68,6 +73,14 @@ func readSecrets(ctx context.Context, c kit.SecretReader, route *v1alpha1.Paymen
 		}
 		if i == 0 { // the database connection comes first
 			out.dsn = strings.TrimSpace(string(sec.Data[need.keys[0].key]))
+		}
+		if gw := route.Spec.Database.GatewayConnectionSecretRef; gw != nil && i == 1 && len(sec.Data[need.keys[0].key]) > 0 {
+			cfg, err := pgconn.ParseConfig(strings.TrimSpace(string(sec.Data[need.keys[0].key])))
+			if err != nil { // pgx's message may quote the value: say nothing of it
+				return out, kit.Stall(v1alpha1.ReasonInvalidSpec, "Secret %q key %q (database.gatewayConnectionSecretRef): %v",
+					gw.Name, need.keys[0].key, pgpool.ErrInvalidDSN)
+			}
+			out.gatewayRole = cfg.User
 		}
 	}
 	if len(missing) > 0 {

@@ -189,6 +189,10 @@ func (r *Reconciler) emitEvents(route *integrationsv1alpha1.PaymentRoute, old *i
 				"this route uses the mock facilitator: payments are accepted without moving funds")
 		}
 	}
+	if obs.gatewayAccessGranted {
+		emit(corev1.EventTypeNormal, "GatewayAccessGranted", "Grant",
+			fmt.Sprintf("gave the gateway role %q the ledger's privileges", obs.gatewayRole))
+	}
 	if obs.ledgerChanged {
 		emit(corev1.EventTypeNormal, integrationsv1alpha1.ReasonSchemaApplied, "Migrate",
 			fmt.Sprintf("ledger schema brought to version %d", obs.ledgerVersion))
