@@ -120,7 +120,8 @@ func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
 				t.Errorf("config route %q, err %v", cfg.Route, err)
 			}
 			var svc corev1.Service
-			if !f.exists(&svc, pr.Name) || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Ports[0].TargetPort.StrVal != "http" {
+			if !f.exists(&svc, pr.Name) || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Ports[0].TargetPort.StrVal != "http" ||
+				svc.Spec.Ports[1].Name != "metrics" || svc.Spec.Ports[1].Port != 9090 || svc.Spec.Ports[1].TargetPort.StrVal != "admin" {
 				t.Errorf("Service %+v", svc.Spec)
 			}
 			var pdb policyv1.PodDisruptionBudget
