@@ -213,7 +213,7 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 	makeAvailable(t, f.c, d)
 	f.reconcile(pr.Name)
 	controllertest.AssertReady(t, f.Get(pr.Name), integrationsv1alpha1.ReasonReconciled)
-	if n := testutil.ToFloat64(f.r.metrics.routes.WithLabelValues(routeStateReady)); n != 1 {
+	if n := testutil.ToFloat64(f.r.metrics.routes.Gauge(kit.StateReady)); n != 1 {
 		t.Errorf("ready routes metric = %v", n)
 	}
 
@@ -268,7 +268,7 @@ func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
 	if !f.events.Has(integrationsv1alpha1.ReasonMockRefused) {
 		t.Errorf("events %v", f.events.All())
 	}
-	if n := testutil.ToFloat64(f.r.metrics.routes.WithLabelValues(routeStateStalled)); n != 1 {
+	if n := testutil.ToFloat64(f.r.metrics.routes.Gauge(kit.StateStalled)); n != 1 {
 		t.Errorf("stalled routes metric = %v", n)
 	}
 
