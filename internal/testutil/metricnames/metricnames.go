@@ -6,6 +6,7 @@ package metricnames
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -160,4 +161,70 @@ func Ours(ms map[string]Metric) []string {
 // HasOurPrefix reports whether name carries one of Prefixes.
 func HasOurPrefix(name string) bool {
 	return slices.ContainsFunc(Prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+}
+
+// Both returns the gateway's and the manager's metrics together.
+func Both() (map[string]Metric, error) {
+	gw, err := Gateway()
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := Manager()
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(gw, mgr)
+	return gw, nil
+}
+
+// refPattern finds a metric name of ours and the braces right after it: label names
+// ({route,outcome}) or matchers ({outcome="settle_failed"}).
+var refPattern = regexp.MustCompile(`\b((?:` + strings.Join(Prefixes, "|") + `)[a-zA-Z0-9_]*)(\{[^}]*\})?`)
+
+// Ref is a mention of one of our metrics in a text (documentation, PromQL).
+type Ref struct {
+	Name string
+	// Line is the 1-based line of the mention.
+	Line int
+	// Labels are the label names in the braces after the name, as written; nil without braces.
+	Labels []string
+	// Matchers tells that the braces hold matchers (a="b"), not a list of label names.
+	Matchers bool
+}
+
+// Refs finds every mention of a name with one of Prefixes in text.
+func Refs(text string) []Ref {
+	var out []Ref
+	for i, line := range strings.Split(text, "\n") {
+		for _, m := range refPattern.FindAllStringSubmatch(line, -1) {
+			r := Ref{Name: m[1], Line: i + 1}
+			if m[2] != "" {
+				r.Matchers = strings.ContainsAny(m[2], `="~`)
+				for _, part := range strings.Split(strings.Trim(m[2], "{}"), ",") {
+					name, _, _ := strings.Cut(part, "=")
+					if name = strings.TrimRight(strings.TrimSpace(name), "!~"); name != "" {
+						r.Labels = append(r.Labels, name)
+					}
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Lookup finds name among ms; a histogram's series (_bucket, _sum, _count) count as the
+// histogram.
+func Lookup(ms map[string]Metric, name string) (Metric, bool) {
+	if m, ok := ms[name]; ok {
+		return m, true
+	}
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			if m, ok := ms[base]; ok {
+				return m, true
+			}
+		}
+	}
+	return Metric{}, false
 }
