@@ -283,6 +283,27 @@ func TestPaymentRouteRenderMetricsPortStaysInTheCluster(t *testing.T) {
 	}
 }
 
+// TestPaymentRouteRenderPodsMatchTheMonitorSelector: GatewayPodSelector and GatewayMetricsPort,
+// what a PodMonitor for every gateway uses, hold for a rendered gateway.
+func TestPaymentRouteRenderPodsMatchTheMonitorSelector(t *testing.T) {
+	_, objs := renderSample(t, "okx", nil)
+	tmpl := objs.Deployment.Spec.Template
+	for k, v := range GatewayPodSelector() {
+		if tmpl.Labels[k] != v {
+			t.Errorf("pod label %s = %q, the selector wants %q", k, tmpl.Labels[k], v)
+		}
+	}
+	var port *corev1.ContainerPort
+	for i, p := range tmpl.Spec.Containers[0].Ports {
+		if p.Name == GatewayMetricsPort {
+			port = &tmpl.Spec.Containers[0].Ports[i]
+		}
+	}
+	if port == nil || port.ContainerPort != 9090 {
+		t.Errorf("no container port %q on 9090 (the admin listener with /metrics): %+v", GatewayMetricsPort, tmpl.Spec.Containers[0].Ports)
+	}
+}
+
 func TestPaymentRouteRenderLongNamesFitAService(t *testing.T) {
 	long := strings.Repeat("a", 70)
 	n := gatewayName(long)

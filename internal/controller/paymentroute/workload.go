@@ -77,6 +77,15 @@ func selectorValue(name string) string {
 	return gatewayName(name)
 }
 
+// GatewayMetricsPort names the gateway container's port that serves /metrics (and the probes).
+const GatewayMetricsPort = portNameAdmin
+
+// GatewayPodSelector selects the pods of every gateway the operator runs, whatever the route:
+// what a PodMonitor for all gateways selects (the chart's does, checked by test/install).
+func GatewayPodSelector() map[string]string {
+	return map[string]string{labelName: gatewayAppName, kit.LabelManagedBy: kit.ManagerName}
+}
+
 func gatewayLabels(route *integrationsv1alpha1.PaymentRoute) map[string]string {
 	l := gatewaySelector(route)
 	l[labelComponent] = "payment-gateway"
