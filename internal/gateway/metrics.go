@@ -6,10 +6,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/insforge/integrations-operator/internal/x402"
 )
 
 // Outcomes counted in x402_gateway_requests_total. The reason label carries the x402 reason
-// code where one applies.
+// code where one applies (see reasonLabel).
 const (
 	OutcomeChallenge     = "challenge"       // 402 without a payment
 	OutcomeBadRequest    = "bad_request"     // malformed payment header (400)
@@ -91,7 +93,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) outcome(route, outcome, reason string) {
-	m.requests.WithLabelValues(route, outcome, reason).Inc()
+	m.requests.WithLabelValues(route, outcome, reasonLabel(reason)).Inc()
+}
+
+// Reason label values beyond the x402 reason codes.
+const (
+	// reasonLedgerUnavailable: the ledger could not be read or written (503, nothing charged).
+	reasonLedgerUnavailable = "ledger_unavailable"
+	// reasonOther stands for any reason that is not a known code.
+	reasonOther = "other"
+)
+
+// reasonLabel bounds the reason label. A facilitator answers its reasons over the network and
+// may send any text (an error message, a revert string); each distinct label value would be a
+// new time series, so only the known codes are kept and the rest count as "other" (the ledger
+// row and the log keep the original).
+func reasonLabel(reason string) string {
+	if reason == "" || reason == reasonLedgerUnavailable || x402.Reason(reason).Known() {
+		return reason
+	}
+	return reasonOther
 }
 
 func (m *Metrics) settledAmount(route, atomic string) {

@@ -50,7 +50,7 @@ func (h *Handler) pay(w http.ResponseWriter, r *http.Request, rt *route, p *paym
 	}
 	if err != nil {
 		h.log.Error("ledger claim failed; not settling", "route", rt.label, "payer", p.payer, "error", err)
-		h.unavailable(w, rt, "ledger_unavailable", "the payment ledger is unavailable; nothing was charged")
+		h.unavailable(w, rt, reasonLedgerUnavailable, "the payment ledger is unavailable; nothing was charged")
 		return
 	}
 	if !c.Won {
@@ -251,7 +251,7 @@ func (h *Handler) answerExisting(w http.ResponseWriter, r *http.Request, rt *rou
 			Network: row.Network, Payer: p.payer,
 		}, wait)
 	default:
-		h.unavailable(w, rt, "ledger_unavailable", "the payment is in an unexpected state; retry")
+		h.unavailable(w, rt, reasonLedgerUnavailable, "the payment is in an unexpected state; retry")
 	}
 }
 
@@ -272,7 +272,7 @@ func (h *Handler) serveOnce(w http.ResponseWriter, r *http.Request, rt *route, p
 	won, err := h.ledger.MarkServed(ctx, row.ID)
 	if err != nil {
 		h.log.Warn("ledger: marking a resolved payment served failed", "id", row.ID, "error", err)
-		h.unavailable(w, rt, "ledger_unavailable", "the payment ledger is unavailable; the payment stays settled, retry")
+		h.unavailable(w, rt, reasonLedgerUnavailable, "the payment ledger is unavailable; the payment stays settled, retry")
 		return true
 	}
 	if !won {

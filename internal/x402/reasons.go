@@ -57,6 +57,25 @@ const (
 // backslash, a control character, ".." above the root), answered with 400.
 const ReasonInvalidPath Reason = "invalid_path"
 
+// knownReasons holds every reason code above; TestEveryReasonConstantIsKnown keeps it complete.
+var knownReasons = map[Reason]struct{}{
+	ReasonInsufficientFunds: {}, ReasonValidAfter: {}, ReasonValidBefore: {}, ReasonValueMismatch: {},
+	ReasonSignature: {}, ReasonRecipientMismatch: {}, ReasonInvalidNetwork: {}, ReasonInvalidPayload: {},
+	ReasonInvalidPaymentRequirements: {}, ReasonInvalidScheme: {}, ReasonUnsupportedScheme: {},
+	ReasonInvalidX402Version: {}, ReasonInvalidTransactionState: {}, ReasonUnexpectedVerifyError: {},
+	ReasonUnexpectedSettleError: {}, ReasonMissingSignature: {}, ReasonMissingEIP712Domain: {},
+	ReasonNonceAlreadyUsed: {}, ReasonInsufficientBalance: {}, ReasonSimulationFailed: {},
+	ReasonTransactionFailed: {}, ReasonNoMatchingRequirement: {}, ReasonSettlementPending: {},
+	ReasonPaymentUsed: {}, ReasonPaymentInFlight: {}, ReasonRateLimited: {}, ReasonInvalidPath: {},
+}
+
+// Known reports whether r is one of the reason codes this package defines. A facilitator may
+// answer any string as a reason; only known ones are fit for a bounded set (a metric label).
+func (r Reason) Known() bool {
+	_, ok := knownReasons[r]
+	return ok
+}
+
 // InvalidError says why a payment is not acceptable. It carries the x402 reason code for the
 // client and a human message that never contains secrets.
 type InvalidError struct {

@@ -16,14 +16,21 @@ const (
 
 // metrics are the AuthIntegration controller's own metrics, beside controller-runtime's.
 type metrics struct {
-	outcomes   *prometheus.CounterVec
-	drift      prometheus.Counter
-	statements prometheus.Counter
-	rotations  prometheus.Counter
+	// integrations counts AuthIntegrations by state (kit.StateReady, StateReconciling, StateStalled).
+	integrations *kit.StateGauge
+	outcomes     *prometheus.CounterVec
+	drift        prometheus.Counter
+	statements   prometheus.Counter
+	rotations    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	integrations, err := kit.NewStateGauge(reg, "insforge_authintegrations", "AuthIntegrations by state: ready, reconciling or stalled.")
+	if err != nil {
+		return nil, err
+	}
 	m := &metrics{
+		integrations: integrations,
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "insforge_authintegration_reconcile_total",
 			Help: "AuthIntegration reconciles by result: ready, stalled, error (retried with backoff) or deleted.",
@@ -41,7 +48,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "JWT secret rotations performed.",
 		}),
 	}
-	var err error
 	if m.outcomes, err = kit.Register(reg, m.outcomes); err != nil {
 		return nil, err
 	}

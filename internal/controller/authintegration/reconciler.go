@@ -119,12 +119,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, &ai); err != nil {
 		if apierrors.IsNotFound(err) {
 			// Gone without a finalizer (Retain): nothing to do in the database.
+			r.metrics.integrations.Observe(req.NamespacedName, nil)
 			r.Pools.Release(poolUser(req.NamespacedName))
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("reading the AuthIntegration: %w", err)
 	}
 	if !ai.DeletionTimestamp.IsZero() {
+		r.metrics.integrations.Observe(req.NamespacedName, nil)
 		return r.finalize(ctx, &ai)
 	}
 	if err := r.syncFinalizer(ctx, &ai); err != nil {
@@ -151,6 +153,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.metrics.drift.Inc()
 	}
 	r.metrics.outcomes.WithLabelValues(v.outcome).Inc()
+	r.metrics.integrations.Observe(req.NamespacedName, ai.Status.Conditions)
 	if err := r.writeStatus(ctx, base, &ai, driftInterval(&ai)); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -183,6 +183,26 @@ func TestMissingConnectionSecretOrKeyStalls(t *testing.T) {
 		t.Fatalf("message %q does not name the Secret and key", c.Message)
 	}
 	controllertest.AssertNoLeak(t, got, f.events.All(), f.db.URL)
+	f.wantStates(t, 0, 1)
+
+	// Fixed, it is counted as ready instead; deleted (Retain), it is not counted at all.
+	f.secret("nowhere", map[string]string{"uri": f.db.URL})
+	f.reconcileOK("app")
+	controllertest.AssertReady(t, f.Get("app"), "")
+	f.wantStates(t, 1, 0)
+	f.deleteObject("app")
+	f.reconcileOK("app")
+	f.wantStates(t, 0, 0)
+}
+
+// wantStates checks insforge_authintegrations: ready and stalled as given, none reconciling.
+func (f *fixture) wantStates(t *testing.T, ready, stalled float64) {
+	t.Helper()
+	g := f.r.metrics.integrations
+	if r, s, rec := testutil.ToFloat64(g.Gauge(kit.StateReady)), testutil.ToFloat64(g.Gauge(kit.StateStalled)),
+		testutil.ToFloat64(g.Gauge(kit.StateReconciling)); r != ready || s != stalled || rec != 0 {
+		t.Errorf("integrations: %v ready, %v stalled, %v reconciling; want %v, %v, 0", r, s, rec, ready, stalled)
+	}
 }
 
 func TestUnreachableDatabaseRetriesWithBackoff(t *testing.T) {

@@ -121,7 +121,8 @@ func TestPaymentRouteSamplesReconcileToTheGateway(t *testing.T) {
 				t.Errorf("config route %q, err %v", cfg.Route, err)
 			}
 			var svc corev1.Service
-			if !f.exists(&svc, pr.Name) || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Ports[0].TargetPort.StrVal != "http" {
+			if !f.exists(&svc, pr.Name) || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Ports[0].TargetPort.StrVal != "http" ||
+				svc.Spec.Ports[1].Name != "metrics" || svc.Spec.Ports[1].Port != 9090 || svc.Spec.Ports[1].TargetPort.StrVal != "admin" {
 				t.Errorf("Service %+v", svc.Spec)
 			}
 			var pdb policyv1.PodDisruptionBudget
@@ -213,7 +214,7 @@ func TestPaymentRouteSpecAndSecretChangesRollThePods(t *testing.T) {
 	makeAvailable(t, f.c, d)
 	f.reconcile(pr.Name)
 	controllertest.AssertReady(t, f.Get(pr.Name), integrationsv1alpha1.ReasonReconciled)
-	if n := testutil.ToFloat64(f.r.metrics.routes.WithLabelValues(routeStateReady)); n != 1 {
+	if n := testutil.ToFloat64(f.r.metrics.routes.Gauge(kit.StateReady)); n != 1 {
 		t.Errorf("ready routes metric = %v", n)
 	}
 
@@ -268,7 +269,7 @@ func TestPaymentRouteMockFacilitatorNeedsTheFlag(t *testing.T) {
 	if !f.events.Has(integrationsv1alpha1.ReasonMockRefused) {
 		t.Errorf("events %v", f.events.All())
 	}
-	if n := testutil.ToFloat64(f.r.metrics.routes.WithLabelValues(routeStateStalled)); n != 1 {
+	if n := testutil.ToFloat64(f.r.metrics.routes.Gauge(kit.StateStalled)); n != 1 {
 		t.Errorf("stalled routes metric = %v", n)
 	}
 

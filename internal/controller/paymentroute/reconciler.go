@@ -180,7 +180,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	base := route.DeepCopy()
 	route.Status = computeStatus(&route, obs)
 	r.emitEvents(&route, &base.Status, obs)
-	r.metrics.observe(req.NamespacedName, route.Status.Conditions)
+	r.metrics.routes.Observe(req.NamespacedName, route.Status.Conditions)
 	wait, err := r.writeStatus(ctx, base, &route)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -205,7 +205,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.notices.Forget(key) // before the pool goes: the listener holds one of its connections
 	r.pools.Release(poolUser(key))
 	r.applied.Forget(key)
-	r.metrics.observe(key, nil)
+	r.metrics.routes.Observe(key, nil)
 	r.mu.Lock()
 	delete(r.lastTotalsWrite, key)
 	delete(r.gatewayAccess, key)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -168,9 +169,14 @@ func TestPaymentRouteRenderOKXSample(t *testing.T) {
 	}
 
 	s := objs.Service
-	if s.Spec.Type != corev1.ServiceTypeClusterIP || len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != 8080 ||
-		s.Spec.Ports[0].TargetPort.StrVal != "http" || !reflect.DeepEqual(s.Spec.Selector, d.Spec.Selector.MatchLabels) {
+	if s.Spec.Type != corev1.ServiceTypeClusterIP || !reflect.DeepEqual(s.Spec.Selector, d.Spec.Selector.MatchLabels) {
 		t.Errorf("service %+v", s.Spec)
+	}
+	if !reflect.DeepEqual(s.Spec.Ports, []corev1.ServicePort{
+		{Name: "http", Protocol: corev1.ProtocolTCP, Port: 8080, TargetPort: intstr.FromString("http")},
+		{Name: "metrics", Protocol: corev1.ProtocolTCP, Port: 9090, TargetPort: intstr.FromString("admin")},
+	}) {
+		t.Errorf("service ports %+v", s.Spec.Ports)
 	}
 	wantOneUnavailable(t, objs, d)
 	if got := serviceURL(pr); got != "http://weather-okx-gateway.shop.svc:8080" {
@@ -231,6 +237,70 @@ func TestPaymentRouteRenderHashFollowsConfigAndSecretVersions(t *testing.T) {
 	}
 	if !strings.Contains(repriced.ConfigMap.Data[gwconfig.ConfigMapKey], `"0.02"`) {
 		t.Error("the ConfigMap lacks the new price")
+	}
+}
+
+// TestPaymentRouteRenderMetricsPortStaysInTheCluster: the metrics port is on ClusterIP Services
+// only, since a NodePort or LoadBalancer Service publishes all its ports, and never collides with
+// the route's own port.
+func TestPaymentRouteRenderMetricsPortStaysInTheCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		typ         corev1.ServiceType
+		port        int32
+		wantMetrics bool
+	}{
+		{"cluster ip", corev1.ServiceTypeClusterIP, 80, true},
+		{"node port", corev1.ServiceTypeNodePort, 8080, false},
+		{"load balancer", corev1.ServiceTypeLoadBalancer, 443, false},
+		{"route port is the admin port", corev1.ServiceTypeClusterIP, 9090, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr := loadRouteSample(t, "okx")
+			pr.Namespace = "shop"
+			pr.Spec.Gateway.Service = integrationsv1alpha1.GatewayService{Type: tc.typ, Port: tc.port}
+			objs, err := renderGateway(gatewayRender{Route: pr, Image: testGatewayImage})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ports := objs.Service.Spec.Ports
+			if objs.Service.Spec.Type != tc.typ || len(ports) == 0 || ports[0].Name != "http" || ports[0].Port != tc.port {
+				t.Fatalf("service %+v", objs.Service.Spec)
+			}
+			var metrics *corev1.ServicePort
+			for i := range ports {
+				if ports[i].Name == "metrics" {
+					metrics = &ports[i]
+				}
+			}
+			switch {
+			case tc.wantMetrics && (metrics == nil || metrics.Port != 9090 || metrics.TargetPort.StrVal != "admin"):
+				t.Errorf("want the metrics port 9090 -> admin, ports %+v", ports)
+			case !tc.wantMetrics && metrics != nil:
+				t.Errorf("metrics port published on a %s Service on port %d: %+v", tc.typ, tc.port, ports)
+			}
+		})
+	}
+}
+
+// TestPaymentRouteRenderPodsMatchTheMonitorSelector: GatewayPodSelector and GatewayMetricsPort,
+// what a PodMonitor for every gateway uses, hold for a rendered gateway.
+func TestPaymentRouteRenderPodsMatchTheMonitorSelector(t *testing.T) {
+	_, objs := renderSample(t, "okx", nil)
+	tmpl := objs.Deployment.Spec.Template
+	for k, v := range GatewayPodSelector() {
+		if tmpl.Labels[k] != v {
+			t.Errorf("pod label %s = %q, the selector wants %q", k, tmpl.Labels[k], v)
+		}
+	}
+	var port *corev1.ContainerPort
+	for i, p := range tmpl.Spec.Containers[0].Ports {
+		if p.Name == GatewayMetricsPort {
+			port = &tmpl.Spec.Containers[0].Ports[i]
+		}
+	}
+	if port == nil || port.ContainerPort != 9090 {
+		t.Errorf("no container port %q on 9090 (the admin listener with /metrics): %+v", GatewayMetricsPort, tmpl.Spec.Containers[0].Ports)
 	}
 }
 

@@ -35,6 +35,7 @@ const (
 	gatewayBinary         = "/gateway"
 	portNameHTTP          = "http"
 	portNameAdmin         = "admin"
+	portNameMetrics       = "metrics" // the Service port in front of the admin port (/metrics)
 	volumeConfig          = "config"
 	volumeSpool           = "spool"
 	// gatewayUID is the distroless "nonroot" user; the image runs as it too.
@@ -74,6 +75,15 @@ func selectorValue(name string) string {
 		return name
 	}
 	return gatewayName(name)
+}
+
+// GatewayMetricsPort names the gateway container's port that serves /metrics (and the probes).
+const GatewayMetricsPort = portNameAdmin
+
+// GatewayPodSelector selects the pods of every gateway the operator runs, whatever the route:
+// what a PodMonitor for all gateways selects (the chart's does, checked by test/install).
+func GatewayPodSelector() map[string]string {
+	return map[string]string{labelName: gatewayAppName, kit.LabelManagedBy: kit.ManagerName}
 }
 
 func gatewayLabels(route *integrationsv1alpha1.PaymentRoute) map[string]string {
@@ -150,10 +160,7 @@ func renderGateway(in gatewayRender) (*gatewayObjects, error) {
 		Spec: corev1.ServiceSpec{
 			Type:     serviceType(route),
 			Selector: gatewaySelector(route),
-			Ports: []corev1.ServicePort{{
-				Name: portNameHTTP, Protocol: corev1.ProtocolTCP,
-				Port: servicePort(route), TargetPort: intstr.FromString(portNameHTTP),
-			}},
+			Ports:    servicePorts(route, adminPort),
 		},
 	}
 	// One pod down at a time for voluntary disruptions (drains, autoscaler scale-downs): the
@@ -268,6 +275,24 @@ func servicePort(route *integrationsv1alpha1.PaymentRoute) int32 {
 		return p
 	}
 	return integrationsv1alpha1.DefaultGatewayPort
+}
+
+// servicePorts are the gateway Service's ports: http, and metrics (the admin port: /metrics and
+// the probes) on a ClusterIP Service. A NodePort or LoadBalancer Service would publish every
+// port it has beyond the cluster, so there the metrics stay on the pods (scrape them with a
+// PodMonitor); so they do when the route's own port is the admin port's number.
+func servicePorts(route *integrationsv1alpha1.PaymentRoute, adminPort int32) []corev1.ServicePort {
+	ports := []corev1.ServicePort{{
+		Name: portNameHTTP, Protocol: corev1.ProtocolTCP,
+		Port: servicePort(route), TargetPort: intstr.FromString(portNameHTTP),
+	}}
+	if serviceType(route) == corev1.ServiceTypeClusterIP && servicePort(route) != adminPort {
+		ports = append(ports, corev1.ServicePort{
+			Name: portNameMetrics, Protocol: corev1.ProtocolTCP,
+			Port: adminPort, TargetPort: intstr.FromString(portNameAdmin),
+		})
+	}
+	return ports
 }
 
 // serviceURL is the in-cluster URL of the route's gateway.
