@@ -38,6 +38,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/allowlist"
 	"github.com/insforge/integrations-operator/internal/controller"
 	// +kubebuilder:scaffold:imports
 )
@@ -82,6 +83,11 @@ func parseFlags(args []string) (flags, error) {
 		"Image of the x402 gateway pods (the manager's own image holds /gateway). Defaults to $GATEWAY_IMAGE.")
 	fs.BoolVar(&f.controller.AllowMockFacilitator, "allow-mock-facilitator", false,
 		"Let PaymentRoutes use the mock facilitator, which moves no funds. For demos and tests only.")
+	var images, egress string
+	fs.StringVar(&images, "gateway-image-allow", os.Getenv("GATEWAY_IMAGE_ALLOW"),
+		"Comma-separated images PaymentRoutes may set in spec.gateway.image: a repository (any tag or digest) or a path ending in / (every image under it). Empty refuses every override. Defaults to $GATEWAY_IMAGE_ALLOW.")
+	fs.StringVar(&egress, "egress-allow", os.Getenv("EGRESS_ALLOW"),
+		"Comma-separated origins (scheme://host[:port], host may start with *.) that PaymentRoutes' facilitator, OKX base and chain node URLs must have. Empty allows any. Defaults to $EGRESS_ALLOW.")
 	// controller-runtime registers --kubeconfig on the global flag set; share its value.
 	if kc := flag.CommandLine.Lookup("kubeconfig"); kc != nil {
 		fs.Var(kc.Value, kc.Name, kc.Usage)
@@ -90,6 +96,11 @@ func parseFlags(args []string) (flags, error) {
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return flags{}, err
+	}
+	f.controller.GatewayImages = allowlist.Images(splitList(images))
+	var err error
+	if f.controller.Egress, err = allowlist.ParseOrigins(strings.Split(egress, ",")); err != nil {
+		return flags{}, fmt.Errorf("--egress-allow: %w", err)
 	}
 	return f, nil
 }
@@ -145,7 +156,7 @@ func run(f flags) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	ns := splitNamespaces(f.watchNamespaces)
+	ns := splitList(f.watchNamespaces)
 	if len(ns) > 0 {
 		log.Info("Watching namespaces", "namespaces", ns)
 	}
@@ -188,8 +199,8 @@ func run(f flags) error {
 	return nil
 }
 
-// splitNamespaces turns "a, b,,c" into [a b c].
-func splitNamespaces(s string) []string {
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
 	var out []string
 	for _, n := range strings.Split(s, ",") {
 		if n = strings.TrimSpace(n); n != "" {

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/insforge/integrations-operator/internal/allowlist"
 	"github.com/insforge/integrations-operator/internal/controller/kit"
 
 	"github.com/insforge/integrations-operator/internal/controller/authintegration"
@@ -23,6 +24,10 @@ type Options struct {
 	GatewayImage string
 	// AllowMockFacilitator lets routes use the mock facilitator (demos and tests only).
 	AllowMockFacilitator bool
+	// GatewayImages are the images routes may override GatewayImage with (none by default).
+	GatewayImages allowlist.Images
+	// Egress are the origins routes' URLs may have (any by default).
+	Egress allowlist.Origins
 }
 
 // CacheOptions is the manager's cache: every namespace, or only those given, and of Secrets only
@@ -49,7 +54,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if _, err := authintegration.Setup(mgr, pools); err != nil {
 		return err
 	}
-	route := paymentroute.Options{GatewayImage: opts.GatewayImage, AllowMockFacilitator: opts.AllowMockFacilitator}
+	route := paymentroute.Options{GatewayImage: opts.GatewayImage, AllowMockFacilitator: opts.AllowMockFacilitator,
+		GatewayImages: opts.GatewayImages, Egress: opts.Egress}
 	if _, err := paymentroute.Setup(mgr, route, pools); err != nil {
 		return err
 	}

@@ -88,6 +88,8 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 			"--set", "watchNamespaces={"+teamA+","+teamB+"}",
 			"--set", "allowMockFacilitator=true",
 			"--set", "gatewayImage=example.com/gateway:v1",
+			"--set", "gatewayImageAllow={ghcr.io/acme/,example.com/gw}",
+			"--set", "egressAllow={https://*.okx.com,http://geth.chains.svc:8545}",
 			"--set", "resources.limits.memory=1Gi")
 		objs := decode(t, rendered)
 		dep := deployment(t, objs)
@@ -100,6 +102,12 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 		}
 		if got := envValue(c, "GATEWAY_IMAGE"); got != "example.com/gateway:v1" {
 			t.Errorf("GATEWAY_IMAGE = %q", got)
+		}
+		if got := envValue(c, "GATEWAY_IMAGE_ALLOW"); got != "ghcr.io/acme/,example.com/gw" {
+			t.Errorf("GATEWAY_IMAGE_ALLOW = %q", got)
+		}
+		if got := envValue(c, "EGRESS_ALLOW"); got != "https://*.okx.com,http://geth.chains.svc:8545" {
+			t.Errorf("EGRESS_ALLOW = %q", got)
 		}
 		if got := c.Resources.Limits.Memory().String(); got != "1Gi" {
 			t.Errorf("memory limit = %s", got)

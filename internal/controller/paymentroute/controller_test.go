@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/allowlist"
 	"github.com/insforge/integrations-operator/internal/controller/kit"
 	gwconfig "github.com/insforge/integrations-operator/internal/gateway/config"
 	"github.com/insforge/integrations-operator/internal/ledger"
@@ -740,4 +741,59 @@ func TestPaymentRouteGatewayConnectsWithItsOwnRole(t *testing.T) {
 	got := f.Get("shop")
 	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonInvalidSpec)
 	controllertest.AssertNoLeak(t, got, f.events.All(), "pw-SECRET", "notaport")
+}
+
+// The operator-level allow-lists: an image override or a URL the manager does not allow stalls
+// the route before any Secret is read or any node dialled; allowed ones go through.
+func TestPaymentRouteAllowLists(t *testing.T) {
+	egress, err := allowlist.ParseOrigins([]string{"https://facilitator.example", "http://chain.example:8545"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newRouteFixture(t, Options{GatewayImages: allowlist.Images{"ghcr.io/acme/"}, Egress: egress}, nil)
+
+	pr := httpRoute("shop")
+	pr.Spec.Gateway.Image = "docker.io/attacker/gateway:1"
+	pr.Spec.Facilitator.HTTP.URL = "https://facilitator.example"
+	f.Create(pr)
+	f.reconcile("shop")
+	c := controllertest.WantCondition(t, f.Get("shop"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, reasonImageNotAllowed)
+	if !strings.Contains(c.Message, "docker.io/attacker/gateway:1") || !strings.Contains(c.Message, "--gateway-image-allow") {
+		t.Errorf("message: %s", c.Message)
+	}
+	if f.exists(&appsv1.Deployment{}, "shop") {
+		t.Fatal("a gateway runs an image the manager does not allow")
+	}
+
+	// Allowed image, but the facilitator moves to an origin that is not allowed (the cloud
+	// metadata address, say): refused before the chain node is dialled.
+	f.Update("shop", func(pr *integrationsv1alpha1.PaymentRoute) {
+		pr.Spec.Gateway.Image = "ghcr.io/acme/gateway:2"
+		pr.Spec.Facilitator.HTTP.URL = "http://169.254.169.254/latest"
+	})
+	f.reconcile("shop")
+	c = controllertest.WantCondition(t, f.Get("shop"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, reasonURLNotAllowed)
+	if !strings.Contains(c.Message, "spec.facilitator.http.url") {
+		t.Errorf("message: %s", c.Message)
+	}
+	f.Update("shop", func(pr *integrationsv1alpha1.PaymentRoute) {
+		pr.Spec.Facilitator.HTTP.URL = "https://facilitator.example/x402"
+		pr.Spec.Facilitator.HTTP.RPCURL = "http://10.0.0.1:8545"
+	})
+	f.reconcile("shop")
+	controllertest.WantCondition(t, f.Get("shop"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, reasonURLNotAllowed)
+	if n := f.dials.Load(); n != 0 {
+		t.Fatalf("the operator dialled %d times a node it does not allow", n)
+	}
+
+	f.Update("shop", func(pr *integrationsv1alpha1.PaymentRoute) {
+		pr.Spec.Facilitator.HTTP.RPCURL = "http://chain.example:8545"
+	})
+	f.reconcile("shop")
+	if c := routeConditionOrNil(f.Get("shop"), integrationsv1alpha1.ConditionStalled); c != nil {
+		t.Fatalf("allowed image and URLs still stalled: %+v", c)
+	}
+	if img := f.deployment("shop").Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/acme/gateway:2" {
+		t.Errorf("gateway image %s", img)
+	}
 }

@@ -58,6 +58,10 @@ func decide(route *v1alpha1.PaymentRoute, f facts, opts Options) plan {
 		}
 		p.mockAllowed = true
 	}
+	if st, ok := kit.AsStalled(f.policyErr); ok {
+		p.stall = st
+		return p
+	}
 	if f.configErr != nil {
 		return stall(v1alpha1.ReasonInvalidSpec, "%v", f.configErr)
 	}

@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/allowlist"
 	"github.com/insforge/integrations-operator/internal/controller/kit"
 	"github.com/insforge/integrations-operator/internal/ledgerwatch"
 	"github.com/insforge/integrations-operator/internal/pgpool"
@@ -58,6 +59,12 @@ type Options struct {
 	GatewayImage string
 	// AllowMockFacilitator lets routes use the mock facilitator (demos and tests only).
 	AllowMockFacilitator bool
+	// GatewayImages are the images a route may set in spec.gateway.image besides GatewayImage;
+	// empty refuses every override.
+	GatewayImages allowlist.Images
+	// Egress are the origins the URLs of a route (facilitator, chain node) may have; empty
+	// allows any.
+	Egress allowlist.Origins
 	// Dial reaches chain nodes for the EIP-712 domain check; nil means JSON-RPC (tests pass the
 	// simulated chain).
 	Dial tokendomain.Dialer
