@@ -165,10 +165,18 @@ func todos(name string) *integrationsv1alpha1.AuthIntegration {
 	}
 }
 
+// sampleProviders names the AuthIntegration samples, one per provider.
+var sampleProviders = []string{"clerk", "auth0", "workos", "kinde", "stytch", "betterauth"}
+
+// samplePath is config/samples/integrations_v1alpha1_<kind>_<name>.yaml.
+func samplePath(root, kind, name string) string {
+	return filepath.Join(root, "config", "samples", "integrations_v1alpha1_"+kind+"_"+name+".yaml")
+}
+
 // loadSample reads config/samples/integrations_v1alpha1_authintegration_<name>.yaml.
 func loadSample(t *testing.T, root, name string) *integrationsv1alpha1.AuthIntegration {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(root, "config", "samples", "integrations_v1alpha1_authintegration_"+name+".yaml"))
+	raw, err := os.ReadFile(samplePath(root, "authintegration", name))
 	if err != nil {
 		t.Fatal(err)
 	}

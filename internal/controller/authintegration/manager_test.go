@@ -3,6 +3,7 @@ package authintegration
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,13 +13,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/jwtsecret"
 	"github.com/insforge/integrations-operator/internal/testutil/controllertest"
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
 	"github.com/insforge/integrations-operator/internal/testutil/pgtest"
+	"github.com/insforge/integrations-operator/internal/testutil/sampleoverlay"
 )
 
 // TestSamplesReachReady applies every provider's sample from config/samples, each against its own
@@ -27,7 +31,7 @@ func TestSamplesReachReady(t *testing.T) {
 	t.Parallel()
 	env := kubetest.Shared(t)
 	ctx := context.Background()
-	providers := []string{"clerk", "auth0", "workos", "kinde", "stytch", "betterauth"}
+	providers := sampleProviders
 	type setup struct {
 		ai *integrationsv1alpha1.AuthIntegration
 		db *pgtest.Database
@@ -119,6 +123,111 @@ func TestSamplesReachReady(t *testing.T) {
 			notes = append(notes, e.Message)
 		}
 		controllertest.AssertNoLeak(t, &ai, notes, value, s.db.URL)
+	}
+}
+
+// TestSamplesShareOneDatabase applies the six AuthIntegration samples as `kubectl apply -f
+// config/samples/` does: into one namespace, against one InsForge database, with the Secrets made
+// from the commented templates at the top of the sample files (their label included, only the
+// placeholder values filled in). Every sample reaches Ready, none stalls with PolicyConflict, and
+// every table carries the policies of exactly one integration. The database has auth.jwt()
+// (current InsForge): one database cannot also be the older InsForge the kinde sample meets in
+// TestSamplesReachReady, which keeps that case.
+func TestSamplesShareOneDatabase(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Shared(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	db := insforgetest.NewDatabase(t, insforgetest.Options{AuthJWT: true})
+	jwtValue := "insforge-own-jwt-secret-" + strings.Repeat("s", 40)
+
+	var samples []*integrationsv1alpha1.AuthIntegration
+	templates := map[string]corev1.Secret{}
+	tables := map[string]string{} // table → the integration that secures it
+	for _, p := range sampleProviders {
+		ai := loadSample(t, env.Root, p)
+		ai.Namespace = ns
+		samples = append(samples, ai)
+		for _, tbl := range ai.Spec.Tables {
+			if other, ok := tables[tbl.Name]; ok {
+				t.Errorf("the %s and %s samples both secure table %s", other, ai.Name, tbl.Name)
+			}
+			tables[tbl.Name] = ai.Name
+			if !tbl.CreateIfMissing {
+				userTable(t, db, tbl.Name)
+			}
+		}
+		secrets, err := sampleoverlay.SecretTemplates(samplePath(env.Root, "authintegration", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if prev, ok := templates[s.Name]; ok && !reflect.DeepEqual(prev, s) {
+				t.Errorf("the %s sample templates Secret %s differently from another sample", p, s.Name)
+			}
+			templates[s.Name] = s
+		}
+	}
+	for _, tmpl := range templates {
+		sec := tmpl.DeepCopy()
+		sec.Namespace = ns
+		for k := range sec.StringData {
+			switch k {
+			case integrationsv1alpha1.DefaultConnectionSecretKey:
+				sec.StringData[k] = db.URL
+			case jwtsecret.KeyCurrent:
+				sec.StringData[k] = jwtValue
+			default:
+				t.Fatalf("Secret %s: no test value for key %s", sec.Name, k)
+			}
+		}
+		if err := env.Client.Create(ctx, sec); err != nil {
+			t.Fatalf("creating Secret %s from its template: %v", sec.Name, err)
+		}
+	}
+
+	startManager(t, env, ns)
+	for _, ai := range samples {
+		if err := env.Client.Create(ctx, ai); err != nil {
+			t.Fatalf("creating the %s sample: %v", ai.Name, err)
+		}
+	}
+	for _, ai := range samples {
+		key := types.NamespacedName{Namespace: ns, Name: ai.Name}
+		controllertest.Eventually(t, 90*time.Second, func() string { return readyMessage(env.Client, key) })
+	}
+
+	var evs corev1.EventList
+	if err := env.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, e := range evs.Items {
+		if e.Reason == integrationsv1alpha1.ReasonPolicyConflict || strings.Contains(e.Message, "already managed by integration") {
+			t.Errorf("event for %s: %s %s", e.InvolvedObject.Name, e.Reason, e.Message)
+		}
+		notes = append(notes, e.Message)
+	}
+	f := &fixture{t: t, ctx: ctx, c: env.Client, ns: ns, db: db}
+	for _, ai := range samples {
+		var got integrationsv1alpha1.AuthIntegration
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ai.Name}, &got); err != nil {
+			t.Fatal(err)
+		}
+		controllertest.AssertReady(t, &got, "")
+		controllertest.WantCondition(t, &got, integrationsv1alpha1.ConditionRLSVerified, metav1.ConditionTrue, integrationsv1alpha1.ReasonVerified)
+		for _, tbl := range got.Spec.Tables {
+			want := 4
+			if len(tbl.Policies) > 0 {
+				want = len(tbl.Policies)
+			}
+			own := f.policyCount(tbl.Name, got.Name)
+			all := f.queryInt(`SELECT count(*)::int FROM pg_policies WHERE schemaname = 'public' AND tablename = $1`, tbl.Name)
+			if own != want || all != want || !f.rlsEnabled(tbl.Name) {
+				t.Errorf("%s: table %s has %d of %d policies (%d in all), RLS %v", got.Name, tbl.Name, own, want, all, f.rlsEnabled(tbl.Name))
+			}
+		}
+		controllertest.AssertNoLeak(t, &got, notes, jwtValue, db.URL)
 	}
 }
 
