@@ -185,6 +185,9 @@ func TestInvalidObjectsAreRejectedWithAClearMessage(t *testing.T) {
 	}{
 		{"two facilitators", func(r *v1.PaymentRoute) { r.Spec.Facilitator.Mock = &v1.MockFacilitator{} },
 			"set exactly one facilitator: okx, http, onchain or mock"},
+		{"pod labels that would take over the operator's selector", func(r *v1.PaymentRoute) {
+			r.Spec.Gateway.PodLabels = map[string]string{"team": "pay", "app.kubernetes.io/instance": "other"}
+		}, "podLabels may not set app.kubernetes.io/name"},
 		{"no facilitator", func(r *v1.PaymentRoute) { r.Spec.Facilitator = v1.Facilitator{} },
 			"set exactly one facilitator: okx, http, onchain or mock"},
 		{"okx without a chain node", func(r *v1.PaymentRoute) { r.Spec.Facilitator.OKX.RPCURL = "" },

@@ -83,7 +83,9 @@ func parseFlags(args []string) (flags, error) {
 		"Image of the x402 gateway pods (the manager's own image holds /gateway). Defaults to $GATEWAY_IMAGE.")
 	fs.BoolVar(&f.controller.AllowMockFacilitator, "allow-mock-facilitator", false,
 		"Let PaymentRoutes use the mock facilitator, which moves no funds. For demos and tests only.")
-	var images, egress string
+	var images, egress, pullSecrets string
+	fs.StringVar(&pullSecrets, "gateway-image-pull-secrets", os.Getenv("GATEWAY_IMAGE_PULL_SECRETS"),
+		"Comma-separated image pull Secrets of gateway pods whose PaymentRoute names none (in the route's namespace). Defaults to $GATEWAY_IMAGE_PULL_SECRETS.")
 	fs.StringVar(&images, "gateway-image-allow", os.Getenv("GATEWAY_IMAGE_ALLOW"),
 		"Comma-separated images PaymentRoutes may set in spec.gateway.image: a repository (any tag or digest) or a path ending in / (every image under it). Empty refuses every override. Defaults to $GATEWAY_IMAGE_ALLOW.")
 	fs.StringVar(&egress, "egress-allow", os.Getenv("EGRESS_ALLOW"),
@@ -98,6 +100,7 @@ func parseFlags(args []string) (flags, error) {
 		return flags{}, err
 	}
 	f.controller.GatewayImages = allowlist.Images(splitList(images))
+	f.controller.GatewayImagePullSecrets = splitList(pullSecrets)
 	var err error
 	if f.controller.Egress, err = allowlist.ParseOrigins(strings.Split(egress, ",")); err != nil {
 		return flags{}, fmt.Errorf("--egress-allow: %w", err)

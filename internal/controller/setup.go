@@ -24,6 +24,8 @@ type Options struct {
 	GatewayImage string
 	// AllowMockFacilitator lets routes use the mock facilitator (demos and tests only).
 	AllowMockFacilitator bool
+	// GatewayImagePullSecrets are the gateway pods' image pull Secrets unless a route names its own.
+	GatewayImagePullSecrets []string
 	// GatewayImages are the images routes may override GatewayImage with (none by default).
 	GatewayImages allowlist.Images
 	// Egress are the origins routes' URLs may have (any by default).
@@ -55,7 +57,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	route := paymentroute.Options{GatewayImage: opts.GatewayImage, AllowMockFacilitator: opts.AllowMockFacilitator,
-		GatewayImages: opts.GatewayImages, Egress: opts.Egress}
+		GatewayImages: opts.GatewayImages, Egress: opts.Egress, GatewayImagePullSecrets: opts.GatewayImagePullSecrets}
 	if _, err := paymentroute.Setup(mgr, route, pools); err != nil {
 		return err
 	}

@@ -90,6 +90,7 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 			"--set", "gatewayImage=example.com/gateway:v1",
 			"--set", "gatewayImageAllow={ghcr.io/acme/,example.com/gw}",
 			"--set", "egressAllow={https://*.okx.com,http://geth.chains.svc:8545}",
+			"--set", "imagePullSecrets[0].name=regcred", "--set", "imagePullSecrets[1].name=mirror",
 			"--set", "resources.limits.memory=1Gi")
 		objs := decode(t, rendered)
 		dep := deployment(t, objs)
@@ -108,6 +109,9 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 		}
 		if got := envValue(c, "EGRESS_ALLOW"); got != "https://*.okx.com,http://geth.chains.svc:8545" {
 			t.Errorf("EGRESS_ALLOW = %q", got)
+		}
+		if got := envValue(c, "GATEWAY_IMAGE_PULL_SECRETS"); got != "regcred,mirror" {
+			t.Errorf("GATEWAY_IMAGE_PULL_SECRETS = %q (the chart's pull Secrets are the gateways' default)", got)
 		}
 		if got := c.Resources.Limits.Memory().String(); got != "1Gi" {
 			t.Errorf("memory limit = %s", got)

@@ -96,7 +96,8 @@ func decide(route *v1alpha1.PaymentRoute, f facts, opts Options) plan {
 			p.domainChecked = true
 		}
 	}
-	objs, err := renderGateway(gatewayRender{Route: route, Image: opts.GatewayImage, SecretVersions: f.secrets.versions})
+	objs, err := renderGateway(gatewayRender{Route: route, Image: opts.GatewayImage, SecretVersions: f.secrets.versions,
+		PullSecrets: opts.GatewayImagePullSecrets})
 	if err != nil {
 		return stall(v1alpha1.ReasonInvalidSpec, "%v", err)
 	}

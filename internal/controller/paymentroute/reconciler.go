@@ -59,6 +59,8 @@ type Options struct {
 	GatewayImage string
 	// AllowMockFacilitator lets routes use the mock facilitator (demos and tests only).
 	AllowMockFacilitator bool
+	// GatewayImagePullSecrets are the image pull Secrets of gateway pods whose route names none.
+	GatewayImagePullSecrets []string
 	// GatewayImages are the images a route may set in spec.gateway.image besides GatewayImage;
 	// empty refuses every override.
 	GatewayImages allowlist.Images

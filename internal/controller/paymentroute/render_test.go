@@ -326,3 +326,47 @@ func wantOneUnavailable(t *testing.T, objs *gatewayObjects, d *appsv1.Deployment
 		t.Errorf("pdb %+v", objs.PDB)
 	}
 }
+
+// spec.gateway's scheduling fields reach the pods; the route's labels and annotations never
+// override the operator's; the manager's pull Secrets apply when the route names none.
+func TestPaymentRouteRenderPodPlacement(t *testing.T) {
+	pr := loadRouteSample(t, "okx")
+	pr.Namespace = "shop"
+	g := &pr.Spec.Gateway
+	g.NodeSelector = map[string]string{"pool": "payments"}
+	g.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "payments", Effect: corev1.TaintEffectNoSchedule}}
+	g.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+		Weight: 100, PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: "kubernetes.io/hostname",
+			LabelSelector: &metav1.LabelSelector{MatchLabels: gatewaySelector(pr)}},
+	}}}}
+	g.PriorityClassName = "payments-critical"
+	g.PodLabels = map[string]string{"team": "pay", labelComponent: "mine"}
+	g.PodAnnotations = map[string]string{"prometheus.io/scrape": "true", annotationGatewayHash: "forged"}
+
+	render := func(pull []string) corev1.PodTemplateSpec {
+		objs, err := renderGateway(gatewayRender{Route: pr, Image: testGatewayImage, PullSecrets: pull})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return objs.Deployment.Spec.Template
+	}
+	tpl := render([]string{"regcred"})
+	pod := tpl.Spec
+	if !reflect.DeepEqual(pod.NodeSelector, g.NodeSelector) || !reflect.DeepEqual(pod.Tolerations, g.Tolerations) ||
+		!reflect.DeepEqual(pod.Affinity, g.Affinity) || pod.PriorityClassName != "payments-critical" {
+		t.Errorf("placement not rendered: %+v", pod)
+	}
+	if !reflect.DeepEqual(pod.ImagePullSecrets, []corev1.LocalObjectReference{{Name: "regcred"}}) {
+		t.Errorf("pull secrets %v, want the manager's", pod.ImagePullSecrets)
+	}
+	if tpl.Labels["team"] != "pay" || tpl.Labels[labelComponent] != "payment-gateway" || tpl.Labels[labelName] != gatewayAppName {
+		t.Errorf("labels %v: the route's are added, the operator's kept", tpl.Labels)
+	}
+	if tpl.Annotations["prometheus.io/scrape"] != "true" || tpl.Annotations[annotationGatewayHash] == "forged" {
+		t.Errorf("annotations %v: the route's are added, the rollout hash kept", tpl.Annotations)
+	}
+	g.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "team-registry"}}
+	if got := render([]string{"regcred"}).Spec.ImagePullSecrets; !reflect.DeepEqual(got, g.ImagePullSecrets) {
+		t.Errorf("pull secrets %v, want the route's own", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"path"
 	"sort"
 	"strconv"
@@ -50,6 +51,8 @@ type gatewayRender struct {
 	Image string
 	// SecretVersions maps each referenced Secret's name to its resourceVersion.
 	SecretVersions map[string]string
+	// PullSecrets are the manager's image pull Secrets, used unless the route names its own.
+	PullSecrets []string
 }
 
 // gatewayObjects are the rendered children of a route.
@@ -147,8 +150,9 @@ func renderGateway(in gatewayRender) (*gatewayObjects, error) {
 			},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
-					Labels:      gatewayLabels(route),
-					Annotations: map[string]string{annotationGatewayHash: hash},
+					// The route's own labels and annotations first: the operator's win.
+					Labels:      merged(route.Spec.Gateway.PodLabels, gatewayLabels(route)),
+					Annotations: merged(route.Spec.Gateway.PodAnnotations, map[string]string{annotationGatewayHash: hash}),
 				},
 				Spec: gatewayPodSpec(in, name, cfg, listenPort, adminPort),
 			},
@@ -204,7 +208,19 @@ func gatewayPodSpec(in gatewayRender, configMap string, cfg gwconfig.Config, lis
 	}
 	// The pod may stop only after the gateway drained in-flight settlements.
 	grace := int64(cfg.Gateway.ShutdownTimeout.Seconds()) + 15
+	g := route.Spec.Gateway
+	pullSecrets := g.ImagePullSecrets
+	if len(pullSecrets) == 0 {
+		for _, n := range in.PullSecrets {
+			pullSecrets = append(pullSecrets, corev1.LocalObjectReference{Name: n})
+		}
+	}
 	return corev1.PodSpec{
+		ImagePullSecrets:  pullSecrets,
+		NodeSelector:      g.NodeSelector,
+		Tolerations:       g.Tolerations,
+		Affinity:          g.Affinity,
+		PriorityClassName: g.PriorityClassName,
 		// The gateway never talks to the Kubernetes API.
 		AutomountServiceAccountToken:  ptr.To(false),
 		TerminationGracePeriodSeconds: ptr.To(grace),
@@ -308,4 +324,15 @@ func portOf(addr string) (int32, error) {
 		return 0, fmt.Errorf("no port in %q", addr)
 	}
 	return int32(p), nil
+}
+
+// merged returns base overlaid with over (over wins), or nil when both are empty.
+func merged(base, over map[string]string) map[string]string {
+	if len(base)+len(over) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(base)+len(over))
+	maps.Copy(out, base)
+	maps.Copy(out, over)
+	return out
 }
