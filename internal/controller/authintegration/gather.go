@@ -46,12 +46,12 @@ func (r *Reconciler) gather(ctx context.Context, ai *v1alpha1.AuthIntegration) f
 	var f facts
 	switch jwt := ai.Spec.JWT; {
 	case jwt.Generate != nil:
-		f.jwt, f.jwtErr = r.readSecret(ctx, ai.Namespace, jwt.Generate.SecretName, "the JWT Secret")
+		f.jwt, f.jwtErr = r.readSecret(ctx, ai.Namespace, jwt.Generate.SecretName, "the JWT Secret", kit.UseOwn)
 	case jwt.ExistingSecretRef != nil:
-		f.jwt, f.jwtErr = r.readSecret(ctx, ai.Namespace, jwt.ExistingSecretRef.Name, "the JWT Secret")
+		f.jwt, f.jwtErr = r.readSecret(ctx, ai.Namespace, jwt.ExistingSecretRef.Name, "the JWT Secret", kit.UseReference)
 	}
 	for _, e := range ai.Spec.Exports {
-		s, err := r.readSecret(ctx, ai.Namespace, e.SecretName, "the export Secret")
+		s, err := r.readSecret(ctx, ai.Namespace, e.SecretName, "the export Secret", kit.UseOwn)
 		if err != nil {
 			f.exportsErr = err
 			break
@@ -65,9 +65,9 @@ func (r *Reconciler) gather(ctx context.Context, ai *v1alpha1.AuthIntegration) f
 // readSecret reads a Secret the integration writes (or adopts); a missing one is returned empty
 // with exists false. One that exists without opting in (kit.SecretReader) is never read or
 // written: the integration stalls until it is labelled or another name is chosen.
-func (r *Reconciler) readSecret(ctx context.Context, ns, name, what string) (readSecret, error) {
+func (r *Reconciler) readSecret(ctx context.Context, ns, name, what string, use kit.SecretUse) (readSecret, error) {
 	var s readSecret
-	sec, err := r.secrets().Get(ctx, types.NamespacedName{Namespace: ns, Name: name})
+	sec, err := r.secrets().Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, use)
 	switch {
 	case apierrors.IsNotFound(err):
 		s.secret.Namespace, s.secret.Name = ns, name
@@ -86,7 +86,7 @@ func (r *Reconciler) readSecret(ctx context.Context, ns, name, what string) (rea
 func (r *Reconciler) connectionDSN(ctx context.Context, ai *v1alpha1.AuthIntegration) (string, error) {
 	ref := ai.Spec.Database.ConnectionSecretRef
 	key := ref.KeyOrDefault(v1alpha1.DefaultConnectionSecretKey)
-	sec, err := r.secrets().Get(ctx, types.NamespacedName{Namespace: ai.Namespace, Name: ref.Name})
+	sec, err := r.secrets().Get(ctx, types.NamespacedName{Namespace: ai.Namespace, Name: ref.Name}, kit.UseReference)
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", kit.Stall(v1alpha1.ReasonSecretNotFound,

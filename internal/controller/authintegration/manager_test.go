@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/controller/kit"
 	"github.com/insforge/integrations-operator/internal/jwtsecret"
 	"github.com/insforge/integrations-operator/internal/testutil/controllertest"
 	"github.com/insforge/integrations-operator/internal/testutil/insforgetest"
@@ -354,8 +355,34 @@ func TestSecretsOptInThroughTheCache(t *testing.T) {
 	jwtName := ai.Spec.JWT.Generate.SecretName
 	f := &fixture{t: t, ctx: ctx, c: env.Client, ns: ns, db: db}
 	jwt := f.getSecret(jwtName)
-	if jwt.Labels[integrationsv1alpha1.LabelSecretAccess] != "true" {
-		t.Fatalf("the generated Secret does not carry %s: %v", integrationsv1alpha1.LabelSecretAccess, jwt.Labels)
+	if jwt.Labels[integrationsv1alpha1.LabelSecretAccess] != kit.SecretAccessOwned {
+		t.Fatalf("the generated Secret does not carry %s=%s: %v", integrationsv1alpha1.LabelSecretAccess, kit.SecretAccessOwned, jwt.Labels)
+	}
+
+	// Another integration in the namespace may not adopt (and so export) this one's key: the
+	// operator's own Secrets cannot be referenced.
+	thief := todos("thief")
+	thief.Namespace = ns
+	thief.Spec.Tables = []integrationsv1alpha1.ManagedTable{{Name: "loot", CreateIfMissing: true}}
+	thief.Spec.JWT = integrationsv1alpha1.JWTSecret{ExistingSecretRef: &integrationsv1alpha1.SecretKeySelector{Name: jwtName, Key: "JWT_SECRET"}}
+	thief.Spec.Exports = []integrationsv1alpha1.SecretExport{{SecretName: "thief-copy"}}
+	if err := env.Client.Create(ctx, thief); err != nil {
+		t.Fatal(err)
+	}
+	controllertest.Eventually(t, 30*time.Second, func() string {
+		var got integrationsv1alpha1.AuthIntegration
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "thief"}, &got); err != nil {
+			return err.Error()
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, integrationsv1alpha1.ConditionStalled)
+		if c == nil || c.Reason != integrationsv1alpha1.ReasonSecretNotOptedIn {
+			return fmt.Sprintf("want Stalled %s, have %+v", integrationsv1alpha1.ReasonSecretNotOptedIn, got.Status.Conditions)
+		}
+		return ""
+	})
+	var copied corev1.Secret
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "thief-copy"}, &copied); !apierrors.IsNotFound(err) {
+		t.Fatalf("the other integration's key was exported: %v", err)
 	}
 
 	// An earlier operator's Secret: managed-by only. A reconcile (an annotation change) finds it
@@ -375,7 +402,7 @@ func TestSecretsOptInThroughTheCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	controllertest.Eventually(t, 30*time.Second, func() string {
-		if l := f.getSecret(jwtName).Labels[integrationsv1alpha1.LabelSecretAccess]; l != "true" {
+		if l := f.getSecret(jwtName).Labels[integrationsv1alpha1.LabelSecretAccess]; l != kit.SecretAccessOwned {
 			return "the operator's unlabelled Secret was not labelled"
 		}
 		return readyMessage(env.Client, key)

@@ -797,3 +797,25 @@ func TestPaymentRouteAllowLists(t *testing.T) {
 		t.Errorf("gateway image %s", img)
 	}
 }
+
+// A route cannot mount a Secret the operator wrote for an AuthIntegration (its JWT secret, which
+// can mint admin tokens) and send it as facilitator headers.
+func TestPaymentRouteCannotReferenceTheOperatorsOwnSecrets(t *testing.T) {
+	f := newRouteFixture(t, Options{}, nil)
+	jwt := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "app-jwt", Labels: map[string]string{
+		integrationsv1alpha1.LabelSecretAccess: kit.SecretAccessOwned, kit.LabelManagedBy: kit.ManagerName,
+	}}, StringData: map[string]string{"JWT_SECRET": "jwt-SECRET-" + strings.Repeat("k", 40)}}
+	if err := f.c.Create(f.ctx, jwt); err != nil {
+		t.Fatal(err)
+	}
+	pr := httpRoute("shop")
+	pr.Spec.Facilitator.HTTP.HeadersSecretRef = &integrationsv1alpha1.LocalSecretReference{Name: "app-jwt"}
+	f.Create(pr)
+	f.reconcile("shop")
+	got := f.Get("shop")
+	controllertest.WantCondition(t, got, integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonSecretNotOptedIn)
+	if f.exists(&appsv1.Deployment{}, "shop") {
+		t.Fatal("a gateway mounts the operator's JWT Secret")
+	}
+	controllertest.AssertNoLeak(t, got, f.events.All(), "jwt-SECRET-")
+}

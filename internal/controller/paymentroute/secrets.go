@@ -55,7 +55,7 @@ func readSecrets(ctx context.Context, c kit.SecretReader, route *v1alpha1.Paymen
 	out := routeSecrets{versions: map[string]string{}}
 	var missing []string
 	for i, need := range secretNeeds(route) {
-		sec, err := c.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: need.name})
+		sec, err := c.Get(ctx, types.NamespacedName{Namespace: route.Namespace, Name: need.name}, kit.UseReference)
 		if apierrors.IsNotFound(err) {
 			return out, kit.Stall(v1alpha1.ReasonSecretNotFound, "Secret %q not found in namespace %q", need.name, route.Namespace)
 		}
