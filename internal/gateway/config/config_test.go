@@ -229,3 +229,31 @@ func TestOKXAndHTTPFacilitatorsNeedAChainNode(t *testing.T) {
 	}
 
 }
+
+// Malformed secret values fail at load with the variable named and the value never repeated:
+// a header value with a line break (header injection), a relayer key that is not hex, a
+// database URL that is not one.
+func TestBadSecretValuesAreNamedNotEchoed(t *testing.T) {
+	httpFile := strings.Replace(validFile(), `{"kind": "okx", "okx": {"rpcURL": "https://rpc.xlayer.tech"}}`,
+		`{"kind": "http", "http": {"url": "https://fac.example/x402", "rpcURL": "https://rpc.xlayer.tech"}}`, 1)
+	onchainFile := strings.Replace(validFile(), `{"kind": "okx", "okx": {"rpcURL": "https://rpc.xlayer.tech"}}`,
+		`{"kind": "onchain", "onchain": {"rpcURL": "https://rpc.xlayer.tech"}}`, 1)
+	for _, tc := range []struct {
+		name, file string
+		env        Env
+		want       string
+	}{
+		{"header with a line break", httpFile, Env{EnvDatabaseURL: secretDSN,
+			EnvFacilitatorHeaderPrefix + "Authorization": "Bearer MARKER\r\nX-Injected: 1"}, EnvFacilitatorHeaderPrefix + "Authorization: the value is not a valid header value"},
+		{"relayer key as a JSON key file", onchainFile, Env{EnvDatabaseURL: secretDSN,
+			EnvRelayerKey: `{"private_key":"MARKER"}`}, EnvRelayerKey + ": is not a hex"},
+		{"database URL as user:pass", validFile(), func() Env { e := okxEnv(); e[EnvDatabaseURL] = "admin:MARKER"; return e }(), EnvDatabaseURL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.file), tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "MARKER") {
+				t.Errorf("err = %v; want it to name %q and not repeat the value", err, tc.want)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/insforge/integrations-operator/internal/gateway/pathcanon"
 	"github.com/insforge/integrations-operator/internal/x402/amount"
@@ -221,9 +222,12 @@ func (c *Config) validateFacilitator() []error {
 				bad("facilitator.http.rpcURL: %v (the resolver looks settlements up on chain)", err)
 			}
 		}
-		for name := range s.FacilitatorHeader {
+		for name, value := range s.FacilitatorHeader {
 			if !headerNameRE.MatchString(name) {
 				bad("%s%s: %q is not a valid header name", EnvFacilitatorHeaderPrefix, name, name)
+			} else if !httpguts.ValidHeaderFieldValue(value) {
+				// Found here, not on the first settle; the value is a secret: never echo it.
+				bad("%s%s: the value is not a valid header value (a line break or another control character)", EnvFacilitatorHeaderPrefix, name)
 			}
 		}
 	case KindOnchain:
