@@ -104,7 +104,8 @@ CHART ?= charts/integrations-operator
 
 .PHONY: helm-chart
 helm-chart: ## Copy the generated CRDs and manager RBAC rules into the Helm chart.
-	rm -f $(CHART)/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/crds/
+	mkdir -p $(CHART)/files/crds
+	rm -f $(CHART)/files/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/files/crds/
 	{ echo "# Generated from config/rbac/role.yaml by 'make helm-chart'; do not edit."; \
 	  sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > $(CHART)/files/manager-rules.yaml
 

@@ -65,7 +65,7 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 	ns := env.Namespace(t)
 
 	t.Run("defaults", func(t *testing.T) {
-		rendered := run(t, env.Root, helm, "template", "ops", chart, "--namespace", ns, "--include-crds")
+		rendered := run(t, env.Root, helm, "template", "ops", chart, "--namespace", ns)
 		objs := decode(t, rendered)
 		dep := deployment(t, objs)
 		c := dep.Spec.Template.Spec.Containers[0]
@@ -75,8 +75,8 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 		if got := envValue(c, "GATEWAY_IMAGE"); got != c.Image {
 			t.Errorf("GATEWAY_IMAGE = %q, want the manager's image %q", got, c.Image)
 		}
-		if kinds := countKinds(objs); kinds["ClusterRole"] == 0 || kinds["Role"] != 1 {
-			t.Errorf("default install wants a ClusterRole and only the leader-election Role, got %v", kinds)
+		if kinds := countKinds(objs); kinds["ClusterRole"] == 0 || kinds["Role"] != 1 || kinds["CustomResourceDefinition"] != 2 {
+			t.Errorf("default install wants the CRDs, a ClusterRole and only the leader-election Role, got %v", kinds)
 		}
 		assertHardened(t, dep)
 		kubectlDryRun(t, env, rendered)
@@ -145,16 +145,20 @@ func TestChartCopiesAreCurrent(t *testing.T) {
 	if len(bases) != 2 {
 		t.Fatalf("want 2 CRDs in config/crd/bases, found %d", len(bases))
 	}
+	copies, _ := filepath.Glob(filepath.Join(root, "charts", "integrations-operator", "files", "crds", "*.yaml"))
+	if len(copies) != len(bases) {
+		t.Errorf("the chart has %d CRDs, config/crd/bases %d: run make manifests", len(copies), len(bases))
+	}
 	for _, b := range bases {
-		copyPath := filepath.Join(root, "charts", "integrations-operator", "crds", filepath.Base(b))
+		copyPath := filepath.Join(root, "charts", "integrations-operator", "files", "crds", filepath.Base(b))
 		if !bytes.Equal(read(t, b), read(t, copyPath)) {
-			t.Errorf("%s differs from %s: run make helm-chart", copyPath, b)
+			t.Errorf("%s differs from %s: run make manifests", copyPath, b)
 		}
 	}
 	role := string(read(t, filepath.Join(root, "config", "rbac", "role.yaml")))
 	rules := string(read(t, filepath.Join(root, "charts", "integrations-operator", "files", "manager-rules.yaml")))
 	if !strings.HasSuffix(role, rules[strings.Index(rules, "rules:"):]) {
-		t.Error("charts/integrations-operator/files/manager-rules.yaml differs from config/rbac/role.yaml: run make helm-chart")
+		t.Error("charts/integrations-operator/files/manager-rules.yaml differs from config/rbac/role.yaml: run make manifests")
 	}
 }
 
