@@ -75,8 +75,8 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 		if got := envValue(c, "GATEWAY_IMAGE"); got != c.Image {
 			t.Errorf("GATEWAY_IMAGE = %q, want the manager's image %q", got, c.Image)
 		}
-		if kinds := countKinds(objs); kinds["ClusterRole"] == 0 || kinds["Role"] != 1 || kinds["CustomResourceDefinition"] != 2 {
-			t.Errorf("default install wants the CRDs, a ClusterRole and only the leader-election Role, got %v", kinds)
+		if kinds := countKinds(objs); kinds["ClusterRole"] == 0 || kinds["Role"] != 1 || kinds["CustomResourceDefinition"] != 2 || kinds["PodDisruptionBudget"] != 1 {
+			t.Errorf("default install wants the CRDs, a ClusterRole, only the leader-election Role and a PodDisruptionBudget, got %v", kinds)
 		}
 		assertHardened(t, dep)
 		kubectlDryRun(t, env, rendered)
