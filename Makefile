@@ -113,7 +113,8 @@ helm-chart: ## Copy the generated CRDs and manager RBAC rules into the Helm char
 helm-lint: helm helm-chart ## Lint the Helm chart and render it with default and namespaced values.
 	"$(HELM)" lint $(CHART)
 	"$(HELM)" template test $(CHART) >/dev/null
-	"$(HELM)" template test $(CHART) --set 'watchNamespaces={team-a,team-b}' --set serviceMonitor.enabled=true \
+	"$(HELM)" template test $(CHART) --set 'watchNamespaces={team-a,team-b}' --set crds.install=false \
+		--set serviceMonitor.enabled=true --set metrics.tls.certManager.enabled=true --set replicaCount=2 \
 		--set gatewayPodMonitor.enabled=true --set prometheusRule.enabled=true --set grafanaDashboard.enabled=true >/dev/null
 
 ##@ Deployment

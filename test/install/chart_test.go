@@ -1,9 +1,15 @@
 package install
 
 import (
+	"bytes"
+	"context"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -20,6 +26,39 @@ func chartPath(t *testing.T) (root, helm, chart string) {
 		t.Fatal(err)
 	}
 	return root, tool(t, root, "bin/helm", "make helm"), filepath.Join(root, "charts", "integrations-operator")
+}
+
+// runFails runs bin, wants it to fail, and returns what it printed.
+func runFails(t *testing.T, dir, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("%s %s succeeded, want a failure", filepath.Base(bin), strings.Join(args, " "))
+	}
+	return string(out)
+}
+
+// TestHelmChartRefusesContradictoryValues: combinations the schema cannot express fail the render
+// with a message saying what to set.
+func TestHelmChartRefusesContradictoryValues(t *testing.T) {
+	root, helm, chart := chartPath(t)
+	for want, sets := range map[string][]string{
+		"set metrics.tls.existingSecret or metrics.tls.certManager":     {"metrics.tls.existingSecret=tls", "metrics.tls.certManager.enabled=true"},
+		"serviceMonitor.enabled needs metrics.enabled":                  {"serviceMonitor.enabled=true", "metrics.enabled=false", "metrics.tls.existingSecret=tls"},
+		"serviceMonitor.enabled needs a metrics certificate Prometheus": {"serviceMonitor.enabled=true"},
+	} {
+		args := []string{"template", "ops", chart}
+		for _, s := range sets {
+			args = append(args, "--set", s)
+		}
+		if out := runFails(t, root, helm, args...); !strings.Contains(out, want) {
+			t.Errorf("%v: want %q in\n%s", sets, want, out)
+		}
+	}
 }
 
 func podDisruptionBudgets(t *testing.T, objs []*unstructured.Unstructured) []policyv1.PodDisruptionBudget {
@@ -67,6 +106,168 @@ func TestHelmChartPodDisruptionBudget(t *testing.T) {
 	}
 	if pdbs := podDisruptionBudgets(t, renderChart(t, "podDisruptionBudget.enabled=false")); len(pdbs) != 0 {
 		t.Errorf("podDisruptionBudget.enabled=false renders %d", len(pdbs))
+	}
+}
+
+// metricsTLS is what a render says about the metrics certificate: the Secret the Deployment mounts
+// and names in --metrics-cert-path, and the ServiceMonitor's tlsConfig.
+type metricsTLS struct {
+	volumeSecret string
+	certPathArg  bool
+	mountPath    string
+	tlsConfig    map[string]any
+	service      string
+}
+
+func readMetricsTLS(t *testing.T, objs []*unstructured.Unstructured) metricsTLS {
+	t.Helper()
+	var m metricsTLS
+	dep := deployment(t, objs)
+	c := dep.Spec.Template.Spec.Containers[0]
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		if v.Name == "metrics-certs" && v.Secret != nil {
+			m.volumeSecret = v.Secret.SecretName
+		}
+	}
+	for _, vm := range c.VolumeMounts {
+		if vm.Name == "metrics-certs" {
+			m.mountPath = vm.MountPath
+			if !vm.ReadOnly {
+				t.Error("the certificate is mounted writable")
+			}
+		}
+	}
+	m.certPathArg = slices.Contains(c.Args, "--metrics-cert-path="+m.mountPath)
+	for _, o := range objs {
+		switch {
+		case o.GetKind() == "ServiceMonitor":
+			eps, _, _ := unstructured.NestedSlice(o.Object, "spec", "endpoints")
+			if len(eps) != 1 {
+				t.Fatalf("ServiceMonitor endpoints %v", eps)
+			}
+			m.tlsConfig, _, _ = unstructured.NestedMap(eps[0].(map[string]any), "tlsConfig")
+		case o.GetKind() == "Service" && strings.HasSuffix(o.GetName(), "-metrics"):
+			m.service = o.GetName() + "." + o.GetNamespace() + ".svc"
+		}
+	}
+	return m
+}
+
+// TestHelmChartServiceMonitorVerifiesTheManager: with a certificate from an existing Secret or
+// from cert-manager, the manager serves it and the ServiceMonitor verifies it against the
+// Secret's ca.crt and the metrics Service's DNS name; nothing ever skips verification, and the
+// default install needs no certificate.
+func TestHelmChartServiceMonitorVerifiesTheManager(t *testing.T) {
+	root, helm, chart := chartPath(t)
+
+	// Without monitoring the manager makes its own certificate, as before.
+	defaults := renderChart(t)
+	m := readMetricsTLS(t, defaults)
+	if m.volumeSecret != "" || m.mountPath != "" || slices.ContainsFunc(deployment(t, defaults).Spec.Template.Spec.Containers[0].Args,
+		func(a string) bool { return strings.HasPrefix(a, "--metrics-cert-path") }) {
+		t.Errorf("the default install mounts a certificate: %+v", m)
+	}
+
+	check := func(t *testing.T, m metricsTLS, secret string) {
+		t.Helper()
+		if m.volumeSecret != secret || m.mountPath == "" || !m.certPathArg {
+			t.Errorf("the manager serves %+v, want the Secret %s mounted and named in --metrics-cert-path", m, secret)
+		}
+		want := map[string]any{
+			"serverName": m.service,
+			"ca":         map[string]any{"secret": map[string]any{"name": secret, "key": "ca.crt"}},
+		}
+		if m.service == "" || !reflect.DeepEqual(m.tlsConfig, want) {
+			t.Errorf("ServiceMonitor tlsConfig %v, want %v", m.tlsConfig, want)
+		}
+	}
+
+	t.Run("existing Secret", func(t *testing.T) {
+		sets := []string{"serviceMonitor.enabled=true", "metrics.tls.existingSecret=metrics-tls"}
+		objs := renderChart(t, sets...)
+		check(t, readMetricsTLS(t, objs), "metrics-tls")
+		for _, o := range objs {
+			if strings.HasPrefix(o.GetAPIVersion(), "cert-manager.io/") {
+				t.Errorf("renders %s %s without cert-manager", o.GetKind(), o.GetName())
+			}
+		}
+	})
+
+	t.Run("cert-manager, the release's own CA", func(t *testing.T) {
+		objs := renderChart(t, "serviceMonitor.enabled=true", "metrics.tls.certManager.enabled=true")
+		m := readMetricsTLS(t, objs)
+		certs, issuers := map[string]map[string]any{}, map[string]map[string]any{}
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "Certificate":
+				certs[o.GetName()] = o.Object["spec"].(map[string]any)
+			case "Issuer":
+				issuers[o.GetName()] = o.Object["spec"].(map[string]any)
+			}
+		}
+		if len(certs) != 2 || len(issuers) != 2 {
+			t.Fatalf("Certificates %v, Issuers %v: want the CA and the serving certificate, a self-signed and a CA Issuer", certs, issuers)
+		}
+		var serving, ca map[string]any
+		for _, c := range certs {
+			if c["isCA"] == true {
+				ca = c
+			} else {
+				serving = c
+			}
+		}
+		if serving == nil || ca == nil {
+			t.Fatalf("Certificates %v", certs)
+		}
+		check(t, m, serving["secretName"].(string))
+		if dns, _ := serving["dnsNames"].([]any); len(dns) == 0 || dns[0] != m.service {
+			t.Errorf("the certificate is for %v, the ServiceMonitor verifies %s", serving["dnsNames"], m.service)
+		}
+		// serving <- CA Issuer (holding the CA Certificate's Secret) <- self-signed Issuer.
+		caIssuer := issuers[serving["issuerRef"].(map[string]any)["name"].(string)]
+		if caIssuer == nil || caIssuer["ca"].(map[string]any)["secretName"] != ca["secretName"] {
+			t.Errorf("the serving certificate's issuer %v does not sign with the CA %v", caIssuer, ca["secretName"])
+		}
+		if root := issuers[ca["issuerRef"].(map[string]any)["name"].(string)]; root == nil || root["selfSigned"] == nil {
+			t.Errorf("the CA's issuer %v is not self-signed", root)
+		}
+	})
+
+	t.Run("cert-manager, a ClusterIssuer", func(t *testing.T) {
+		objs := renderChart(t, "serviceMonitor.enabled=true", "metrics.tls.certManager.enabled=true",
+			"metrics.tls.certManager.issuerRef.name=corp-ca", "metrics.tls.certManager.issuerRef.kind=ClusterIssuer")
+		var certs []*unstructured.Unstructured
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "Issuer":
+				t.Errorf("renders Issuer %s with an issuer given", o.GetName())
+			case "Certificate":
+				certs = append(certs, o)
+			}
+		}
+		if len(certs) != 1 {
+			t.Fatalf("%d Certificates", len(certs))
+		}
+		ref, _, _ := unstructured.NestedStringMap(certs[0].Object, "spec", "issuerRef")
+		if ref["name"] != "corp-ca" || ref["kind"] != "ClusterIssuer" || ref["group"] != "cert-manager.io" {
+			t.Errorf("issuerRef %v", ref)
+		}
+		secret, _, _ := unstructured.NestedString(certs[0].Object, "spec", "secretName")
+		check(t, readMetricsTLS(t, objs), secret)
+	})
+
+	// No combination of values turns verification off.
+	for _, sets := range [][]string{
+		{"serviceMonitor.enabled=true", "metrics.tls.existingSecret=metrics-tls"},
+		{"serviceMonitor.enabled=true", "metrics.tls.certManager.enabled=true"},
+	} {
+		args := []string{"template", "ops", chart}
+		for _, s := range sets {
+			args = append(args, "--set", s)
+		}
+		if out := run(t, root, helm, args...); bytes.Contains(out, []byte("insecureSkipVerify")) {
+			t.Errorf("%v renders insecureSkipVerify", sets)
+		}
 	}
 }
 

@@ -59,7 +59,8 @@ func TestHelmChartMonitoringOnlyWhenEnabled(t *testing.T) {
 		"prometheusRule.enabled":    "PrometheusRule",
 		"grafanaDashboard.enabled":  "dashboard",
 	} {
-		got := monitoringObjects(renderChart(t, value+"=true"))
+		// A certificate makes no monitoring object (the ServiceMonitor needs one).
+		got := monitoringObjects(renderChart(t, value+"=true", "metrics.tls.existingSecret=metrics-tls"))
 		if len(got) != 1 || len(got[kind]) != 1 {
 			t.Errorf("%s=true renders %v, want one %s only", value, slices.Sorted(maps.Keys(got)), kind)
 		}
@@ -67,7 +68,7 @@ func TestHelmChartMonitoringOnlyWhenEnabled(t *testing.T) {
 }
 
 func TestHelmChartMonitorsSelectWhatTheOperatorRuns(t *testing.T) {
-	objs := renderChart(t, "serviceMonitor.enabled=true", "serviceMonitor.labels.release=prom",
+	objs := renderChart(t, "serviceMonitor.enabled=true", "metrics.tls.existingSecret=metrics-tls", "serviceMonitor.labels.release=prom",
 		"gatewayPodMonitor.enabled=true", "gatewayPodMonitor.labels.release=prom")
 	mon := monitoringObjects(objs)
 	if len(mon["ServiceMonitor"]) != 1 || len(mon["PodMonitor"]) != 1 {

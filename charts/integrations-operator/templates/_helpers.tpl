@@ -35,3 +35,38 @@ control-plane: controller-manager
 {{- define "integrations-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
+
+{{- /* The metrics Service's name and the DNS name its certificate is verified against. */ -}}
+{{- define "integrations-operator.metricsService" -}}
+{{- printf "%s-metrics" (include "integrations-operator.fullname" .) -}}
+{{- end -}}
+
+{{- define "integrations-operator.metricsServerName" -}}
+{{- printf "%s.%s.svc" (include "integrations-operator.metricsService" .) .Release.Namespace -}}
+{{- end -}}
+
+{{- /* The Secret holding the metrics serving certificate (tls.crt, tls.key, ca.crt), or "" when
+       the manager makes its own self-signed one. */ -}}
+{{- define "integrations-operator.metricsCertSecret" -}}
+{{- $tls := .Values.metrics.tls -}}
+{{- if $tls.existingSecret -}}
+{{- $tls.existingSecret -}}
+{{- else if $tls.certManager.enabled -}}
+{{- printf "%s-metrics-cert" (include "integrations-operator.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Combinations of values that cannot work, refused with a message saying what to set. */ -}}
+{{- define "integrations-operator.validate" -}}
+{{- if and .Values.metrics.tls.existingSecret .Values.metrics.tls.certManager.enabled -}}
+{{- fail "set metrics.tls.existingSecret or metrics.tls.certManager.enabled, not both" -}}
+{{- end -}}
+{{- if .Values.serviceMonitor.enabled -}}
+{{- if not .Values.metrics.enabled -}}
+{{- fail "serviceMonitor.enabled needs metrics.enabled" -}}
+{{- end -}}
+{{- if not (include "integrations-operator.metricsCertSecret" .) -}}
+{{- fail "serviceMonitor.enabled needs a metrics certificate Prometheus can verify: set metrics.tls.existingSecret (a Secret with tls.crt, tls.key and ca.crt) or metrics.tls.certManager.enabled. The manager's own certificate is self-signed, and the chart does not skip verification" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
