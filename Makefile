@@ -110,12 +110,14 @@ helm-chart: ## Copy the generated CRDs and manager RBAC rules into the Helm char
 	  sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > $(CHART)/files/manager-rules.yaml
 
 .PHONY: helm-lint
-helm-lint: helm helm-chart ## Lint the Helm chart and render it with default and namespaced values.
+helm-lint: helm helm-chart ## Lint the Helm chart, render it with default and namespaced values, and check that its schema refuses a bad value.
 	"$(HELM)" lint $(CHART)
 	"$(HELM)" template test $(CHART) >/dev/null
 	"$(HELM)" template test $(CHART) --set 'watchNamespaces={team-a,team-b}' --set crds.install=false \
 		--set serviceMonitor.enabled=true --set metrics.tls.certManager.enabled=true --set replicaCount=2 \
 		--set gatewayPodMonitor.enabled=true --set prometheusRule.enabled=true --set grafanaDashboard.enabled=true >/dev/null
+	@if "$(HELM)" template test $(CHART) --set replicaCount=two >/dev/null 2>&1; then \
+		echo "$(CHART)/values.schema.json accepts replicaCount: two"; exit 1; fi
 
 ##@ Deployment
 

@@ -42,11 +42,61 @@ func runFails(t *testing.T, dir, bin string, args ...string) string {
 	return string(out)
 }
 
+// TestHelmChartSchemaRefusesBadValues: values.schema.json refuses a value of the wrong type, out
+// of its enum or bounds, and a key the chart does not know, on template and lint, naming the
+// value; the chart's own defaults pass.
+func TestHelmChartSchemaRefusesBadValues(t *testing.T) {
+	root, helm, chart := chartPath(t)
+	run(t, root, helm, "lint", chart)
+	run(t, root, helm, "template", "ops", chart)
+
+	for set, want := range map[string]string{
+		"replicaCount=two":                       "at '/replicaCount': got string, want integer",
+		"replicaCount=9":                         "at '/replicaCount': maximum: got 9, want 5",
+		"watchNamespace={team-a}":                "additional properties 'watchNamespace' not allowed",
+		"serviceMonitor.enable=true":             "at '/serviceMonitor': additional properties 'enable' not allowed",
+		"logLevel=verbose":                       "at '/logLevel': value must be one of 'debug', 'info', 'error', 'panic'",
+		"logLevel=0":                             "at '/logLevel': minimum: got 0, want 1",
+		"image.pullPolicy=Sometimes":             "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'",
+		"podDisruptionBudget.maxUnavailable=0":   "at '/podDisruptionBudget/maxUnavailable': minimum: got 0, want 1",
+		"metrics.port=80":                        "at '/metrics/port': minimum: got 80",
+		"watchNamespaces={Team_A}":               "at '/watchNamespaces/0': 'Team_A' does not match pattern",
+		"egressAllow={https://okx.com/api}":      "at '/egressAllow/0': 'https://okx.com/api' does not match pattern",
+		"gatewayImageAllow={a b}":                "at '/gatewayImageAllow/0': 'a b' does not match pattern",
+		"imagePullSecrets[0].nam=regcred":        "at '/imagePullSecrets/0'",
+		"prometheusRule.settleFailureRatio=2":    "at '/prometheusRule/settleFailureRatio': maximum: got 2, want 1",
+		"serviceMonitor.interval=30":             "at '/serviceMonitor/interval': got number, want string",
+		"prometheusRule.pendingFor=15 minutes":   "at '/prometheusRule/pendingFor': '15 minutes' does not match pattern",
+		"resources.limits.memory=lots":           "at '/resources/limits/memory'",
+		"metrics.tls.certManager.duration=90d":   "at '/metrics/tls/certManager/duration': '90d' does not match pattern",
+		"grafanaDashboard.sidecarLabelValue=a b": "at '/grafanaDashboard/sidecarLabelValue': 'a b' does not match pattern",
+		"crds.install=yes":                       "at '/crds/install': got string, want boolean",
+	} {
+		for _, cmd := range []string{"template", "lint"} {
+			args := []string{cmd, chart, "--set", set}
+			if cmd == "template" {
+				args = []string{cmd, "ops", chart, "--set", set}
+			}
+			if out := runFails(t, root, helm, args...); !strings.Contains(out, want) {
+				t.Errorf("helm %s --set %s: want %q in\n%s", cmd, set, want, out)
+			}
+		}
+	}
+
+	// Values that are fine: an integer log verbosity, a percentage budget, wildcard origins.
+	run(t, root, helm, "template", "ops", chart, "--set", "logLevel=2", "--set", "podDisruptionBudget.maxUnavailable=50%",
+		"--set", "egressAllow={https://*.okx.com,http://[::1]:8545}", "--set", "replicaCount=3",
+		"--set", "tolerations[0].operator=Exists", "--set", "podLabels.team=payments",
+		"--set", "prometheusRule.settleFailureRatio=0.25", "--set", "prometheusRule.settleP99Seconds=2.5")
+}
+
 // TestHelmChartRefusesContradictoryValues: combinations the schema cannot express fail the render
 // with a message saying what to set.
 func TestHelmChartRefusesContradictoryValues(t *testing.T) {
 	root, helm, chart := chartPath(t)
 	for want, sets := range map[string][]string{
+		"replicaCount above 1 needs leaderElection":                     {"replicaCount=2", "leaderElection=false"},
+		"metrics.port must not be 8081":                                 {"metrics.port=8081"},
 		"set metrics.tls.existingSecret or metrics.tls.certManager":     {"metrics.tls.existingSecret=tls", "metrics.tls.certManager.enabled=true"},
 		"serviceMonitor.enabled needs metrics.enabled":                  {"serviceMonitor.enabled=true", "metrics.enabled=false", "metrics.tls.existingSecret=tls"},
 		"serviceMonitor.enabled needs a metrics certificate Prometheus": {"serviceMonitor.enabled=true"},

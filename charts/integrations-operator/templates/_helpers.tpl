@@ -58,6 +58,12 @@ control-plane: controller-manager
 
 {{- /* Combinations of values that cannot work, refused with a message saying what to set. */ -}}
 {{- define "integrations-operator.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection) -}}
+{{- fail "replicaCount above 1 needs leaderElection: true (replicas without it would reconcile the same objects concurrently)" -}}
+{{- end -}}
+{{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) 8081) -}}
+{{- fail "metrics.port must not be 8081, the manager's health probe port" -}}
+{{- end -}}
 {{- if and .Values.metrics.tls.existingSecret .Values.metrics.tls.certManager.enabled -}}
 {{- fail "set metrics.tls.existingSecret or metrics.tls.certManager.enabled, not both" -}}
 {{- end -}}
