@@ -39,9 +39,9 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRDs and the manager's ClusterRole from the markers (and their copies in the Helm chart).
+manifests: controller-gen ## Generate the CRDs and the manager's ClusterRole from the markers (and their copies in the Helm chart and config/namespaced).
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd paths="./api/...;./internal/controller/..." output:crd:artifacts:config=config/crd/bases
-	@$(MAKE) --no-print-directory helm-chart
+	@$(MAKE) --no-print-directory helm-chart namespaced-rbac
 
 .PHONY: generate
 generate: controller-gen crd-ref-docs ## Generate the DeepCopy methods and docs/api-reference.md.
@@ -92,12 +92,15 @@ run: manifests generate ## Run the manager against the cluster of the current ku
 docker-build: ## Build the image (needs a container engine).
 	docker build -t "$(IMG)" .
 
+# The overlay of config/ that build-installer builds: default (cluster-wide) or namespaced.
+INSTALLER_OVERLAY ?= default
+
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Write dist/install.yaml (CRDs, RBAC, manager Deployment).
+build-installer: manifests generate kustomize ## Write dist/install.yaml (CRDs, RBAC, manager Deployment; INSTALLER_OVERLAY=namespaced for per-namespace Roles).
 	mkdir -p dist
 	rm -rf dist/.kustomize && cp -r config dist/.kustomize
 	cd dist/.kustomize/manager && "$(KUSTOMIZE)" edit set image controller="$(IMG)"
-	"$(KUSTOMIZE)" build dist/.kustomize/default > dist/install.yaml
+	"$(KUSTOMIZE)" build dist/.kustomize/$(INSTALLER_OVERLAY) > dist/install.yaml
 	rm -rf dist/.kustomize
 
 CHART ?= charts/integrations-operator
@@ -108,6 +111,12 @@ helm-chart: ## Copy the generated CRDs and manager RBAC rules into the Helm char
 	rm -f $(CHART)/files/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/files/crds/
 	{ echo "# Generated from config/rbac/role.yaml by 'make helm-chart'; do not edit."; \
 	  sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > $(CHART)/files/manager-rules.yaml
+
+.PHONY: namespaced-rbac
+namespaced-rbac: ## Write the manager's Role of the namespace-scoped overlay (config/namespaced) from its ClusterRole.
+	{ echo "# Generated from config/rbac/role.yaml by 'make manifests'; do not edit."; \
+	  sed -e 's/^kind: ClusterRole$$/kind: Role/' -e 's/^  name: manager-role$$/  name: integrations-operator-manager-role/' \
+	    config/rbac/role.yaml; } > config/namespaced/watch/manager_role.yaml
 
 .PHONY: helm-lint
 helm-lint: helm helm-chart ## Lint the Helm chart, render it with default and namespaced values, and check that its schema refuses a bad value.

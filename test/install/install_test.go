@@ -1,5 +1,6 @@
-// Package install checks the two install paths against a real apiserver: dist/install.yaml (the
-// kustomize build of config/default) and the Helm chart in charts/integrations-operator.
+// Package install checks the install paths against a real apiserver: dist/install.yaml (the
+// kustomize build of config/default), its namespace-scoped variant config/namespaced, and the Helm
+// chart in charts/integrations-operator.
 package install
 
 import (
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -131,11 +134,15 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 		if !slices.Equal(roleNamespaces, want) {
 			t.Errorf("manager Roles in %v, want %v", roleNamespaces, want)
 		}
+		for _, name := range clusterRolesGranting(t, objs, "", "secrets") {
+			t.Errorf("namespaced install: ClusterRole %s grants Secrets", name)
+		}
 		kubectlDryRun(t, env, rendered)
 	})
 }
 
-// TestChartCopiesAreCurrent keeps the chart's CRDs and RBAC rules equal to the generated ones.
+// TestChartCopiesAreCurrent keeps the chart's CRDs and RBAC rules, and the namespaced overlay's
+// Role, equal to the generated ones (make manifests writes them).
 func TestChartCopiesAreCurrent(t *testing.T) {
 	root, err := kubetest.RepoRoot()
 	if err != nil {
@@ -155,10 +162,18 @@ func TestChartCopiesAreCurrent(t *testing.T) {
 			t.Errorf("%s differs from %s: run make manifests", copyPath, b)
 		}
 	}
-	role := string(read(t, filepath.Join(root, "config", "rbac", "role.yaml")))
+	rolePath := filepath.Join(root, "config", "rbac", "role.yaml")
+	role := string(read(t, rolePath))
 	rules := string(read(t, filepath.Join(root, "charts", "integrations-operator", "files", "manager-rules.yaml")))
 	if !strings.HasSuffix(role, rules[strings.Index(rules, "rules:"):]) {
 		t.Error("charts/integrations-operator/files/manager-rules.yaml differs from config/rbac/role.yaml: run make manifests")
+	}
+
+	clusterRole := decode(t, read(t, rolePath))
+	nsRole := decode(t, read(t, filepath.Join(root, "config", "namespaced", "watch", "manager_role.yaml")))
+	if len(clusterRole) != 1 || len(nsRole) != 1 || nsRole[0].GetKind() != "Role" ||
+		!reflect.DeepEqual(clusterRole[0].Object["rules"], nsRole[0].Object["rules"]) {
+		t.Error("config/namespaced/watch/manager_role.yaml is not the Role of config/rbac/role.yaml's rules: run make manifests")
 	}
 }
 
@@ -178,6 +193,29 @@ func assertHardened(t *testing.T, dep *appsv1.Deployment) {
 	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 		t.Error("privilege escalation allowed")
 	}
+}
+
+// clusterRolesGranting returns the ClusterRoles among objs with a rule on resource in apiGroup
+// (wildcards included).
+func clusterRolesGranting(t *testing.T, objs []*unstructured.Unstructured, apiGroup, resource string) []string {
+	t.Helper()
+	var names []string
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" {
+			continue
+		}
+		var role rbacv1.ClusterRole
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &role); err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+			return (slices.Contains(r.APIGroups, apiGroup) || slices.Contains(r.APIGroups, "*")) &&
+				(slices.Contains(r.Resources, resource) || slices.Contains(r.Resources, "*"))
+		}) || role.AggregationRule != nil {
+			names = append(names, role.Name)
+		}
+	}
+	return names
 }
 
 func tool(t *testing.T, root, rel, how string) string {
