@@ -22,6 +22,9 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM ?= $(LOCALBIN)/helm
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
+SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest
+# hack/build-envtest.sh finds (or fetches) the envtest binaries and prints their directory.
+ENVTEST_ASSETS = SETUP_ENVTEST="$(SETUP_ENVTEST)" hack/build-envtest.sh
 
 # Packages of the unit and integration tests (the e2e suite runs separately).
 TEST_PACKAGES ?= ./...
@@ -65,18 +68,18 @@ verify-generated: manifests generate fmt ## Fail if generated or formatted files
 
 .PHONY: test
 test: manifests generate vet envtest kustomize helm ## Run unit and integration tests (envtest control plane + real PostgreSQL).
-	@assets="$$(hack/build-envtest.sh)"; \
+	@assets="$$($(ENVTEST_ASSETS))"; \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS="$$assets" go test $(GO_TEST_FLAGS) $(TEST_PACKAGES)
 
 .PHONY: test-e2e
 test-e2e: envtest geth kustomize ## Run the end-to-end suite: manager and gateway as real processes, envtest, PostgreSQL, geth --dev.
-	@assets="$$(hack/build-envtest.sh)"; \
+	@assets="$$($(ENVTEST_ASSETS))"; \
 	KUBEBUILDER_ASSETS="$$assets" go test -tags=e2e -count=1 -timeout 30m -v ./internal/testutil/devchain/ ./test/e2e/
 
 .PHONY: envtest
-envtest: ## Build kube-apiserver and etcd from source into bin/k8s (skipped when already built).
-	@hack/build-envtest.sh >/dev/null
+envtest: ## Put kube-apiserver and etcd into bin/k8s: kept if present, else the setup-envtest download, else built from source.
+	@$(ENVTEST_ASSETS) >/dev/null
 
 ##@ Build
 
@@ -157,6 +160,11 @@ helm: $(HELM) ## Build helm (pinned in hack/tools/helm) into bin/.
 $(HELM): hack/tools/helm/go.mod | $(LOCALBIN)
 	cd hack/tools/helm && go build -trimpath -ldflags "-s -w" -o "$(HELM)" helm.sh/helm/v3/cmd/helm
 
+.PHONY: setup-envtest
+setup-envtest: $(SETUP_ENVTEST) ## Build setup-envtest (pinned in hack/tools/setup-envtest) into bin/; make envtest builds it when it downloads.
+$(SETUP_ENVTEST): hack/tools/setup-envtest/go.mod | $(LOCALBIN)
+	cd hack/tools/setup-envtest && go build -trimpath -ldflags "-s -w" -o "$(SETUP_ENVTEST)" sigs.k8s.io/controller-runtime/tools/setup-envtest
+
 .PHONY: crd-ref-docs
 crd-ref-docs: $(CRD_REF_DOCS) ## Build crd-ref-docs (pinned in hack/tools/crd-ref-docs) into bin/.
 $(CRD_REF_DOCS): hack/tools/crd-ref-docs/go.mod | $(LOCALBIN)
@@ -200,5 +208,5 @@ geth: ## Build geth from the pinned go-ethereum module into bin/ (the dev chain 
 
 .PHONY: demo
 demo: envtest geth kustomize ## Run control plane, PostgreSQL, dev chain, operator, gateway and a paid request locally; Ctrl-C cleans up.
-	@assets="$$(hack/build-envtest.sh 2>/dev/null)"; \
+	@assets="$$($(ENVTEST_ASSETS) 2>/dev/null)"; \
 	KUBEBUILDER_ASSETS="$$assets" go run ./hack/demo $(DEMO_FLAGS)
