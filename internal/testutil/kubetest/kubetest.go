@@ -4,7 +4,7 @@
 // A test binary shares one control plane, started on first use and stopped by Shutdown (call it
 // from TestMain); each test gets its own namespace. The binaries come from $KUBEBUILDER_ASSETS or,
 // when that is unset (a plain `go test` from an IDE), from bin/k8s/<version>-<os>-<arch> in the
-// repository, where `make envtest` builds them. Missing binaries fail the test with a message
+// repository, where `make envtest` puts them (downloaded, or built from source when offline). Missing binaries fail the test with a message
 // saying how to build them: tests never skip.
 package kubetest
 
@@ -192,7 +192,7 @@ func AssetsDir(root string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("envtest binaries (kube-apiserver, etcd) not found in $KUBEBUILDER_ASSETS or %s: "+
-		"run `make envtest` (builds them from source; about 5 minutes and 3 GB of RAM the first time)",
+		"run `make envtest` (the setup-envtest download, or a build from source of about 10 minutes and 2.5 GB of RAM when offline)",
 		filepath.Join(root, "bin", "k8s"))
 }
 
