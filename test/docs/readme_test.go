@@ -9,8 +9,8 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
 )
 
-// TestReadmeLinksEveryDoc: the README's index links every page under docs/ and the Helm chart,
-// so a new page is never left where nobody finds it.
+// TestReadmeLinksEveryDoc: the README's index links every page under docs/ and each Helm chart's
+// README, so a new page is never left where nobody finds it.
 func TestReadmeLinksEveryDoc(t *testing.T) {
 	root, err := kubetest.RepoRoot()
 	if err != nil {
@@ -34,8 +34,8 @@ func TestReadmeLinksEveryDoc(t *testing.T) {
 	}
 	charts, _ := filepath.Glob(filepath.Join(root, "charts", "*", "Chart.yaml"))
 	for _, c := range charts {
-		rel, _ := filepath.Rel(root, filepath.Dir(c))
-		pages = append(pages, filepath.ToSlash(rel)+"/")
+		rel, _ := filepath.Rel(root, filepath.Join(filepath.Dir(c), "README.md"))
+		pages = append(pages, filepath.ToSlash(rel))
 	}
 	if len(pages) < 10 {
 		t.Fatalf("found only %v", pages)
