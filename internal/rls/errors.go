@@ -32,7 +32,7 @@ func (e *MissingRoleError) Error() string {
 type TableMissingError struct{ Table TableRef }
 
 func (e *TableMissingError) Error() string {
-	return fmt.Sprintf("table %s does not exist: create it, or set create on the table to let the operator create it", e.Table)
+	return fmt.Sprintf("table %s does not exist: create it, or set createIfMissing on the table to let the operator create it", e.Table)
 }
 
 // ColumnMissingError names a user id column that does not exist and is not managed.
