@@ -55,6 +55,8 @@ type flags struct {
 	leaderElectNS   string
 	enableHTTP2     bool
 	watchNamespaces string
+	kubeAPIQPS      float64
+	kubeAPIBurst    int
 	controller      controller.Options
 	zap             zap.Options
 }
@@ -83,6 +85,13 @@ func parseFlags(args []string) (flags, error) {
 		"Image of the x402 gateway pods (the manager's own image holds /gateway). Defaults to $GATEWAY_IMAGE.")
 	fs.BoolVar(&f.controller.AllowMockFacilitator, "allow-mock-facilitator", false,
 		"Let PaymentRoutes use the mock facilitator, which moves no funds. For demos and tests only.")
+	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 20,
+		"Sustained requests per second the manager may send the Kubernetes API (client-side limit).")
+	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 30, "Requests the manager may send the Kubernetes API in a burst above --kube-api-qps.")
+	fs.IntVar(&f.controller.AuthIntegrationConcurrency, "authintegration-concurrency", 4,
+		"AuthIntegrations reconciled at once (most of a reconcile waits on a database).")
+	fs.IntVar(&f.controller.PaymentRouteConcurrency, "paymentroute-concurrency", 4,
+		"PaymentRoutes reconciled at once (most of a reconcile waits on a database or a chain node).")
 	var images, egress, pullSecrets string
 	fs.StringVar(&pullSecrets, "gateway-image-pull-secrets", os.Getenv("GATEWAY_IMAGE_PULL_SECRETS"),
 		"Comma-separated image pull Secrets of gateway pods whose PaymentRoute names none (in the route's namespace). Defaults to $GATEWAY_IMAGE_PULL_SECRETS.")
@@ -98,6 +107,9 @@ func parseFlags(args []string) (flags, error) {
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return flags{}, err
+	}
+	if f.kubeAPIQPS <= 0 || f.kubeAPIBurst <= 0 || f.controller.AuthIntegrationConcurrency < 1 || f.controller.PaymentRouteConcurrency < 1 {
+		return flags{}, errors.New("--kube-api-qps, --kube-api-burst and the concurrency flags must be positive")
 	}
 	f.controller.GatewayImages = allowlist.Images(splitList(images))
 	f.controller.GatewayImagePullSecrets = splitList(pullSecrets)
@@ -169,6 +181,7 @@ func run(f flags) error {
 	if err != nil {
 		return fmt.Errorf("loading the kubeconfig: %w", err)
 	}
+	cfg.QPS, cfg.Burst = float32(f.kubeAPIQPS), f.kubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,

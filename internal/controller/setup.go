@@ -24,6 +24,9 @@ type Options struct {
 	GatewayImage string
 	// AllowMockFacilitator lets routes use the mock facilitator (demos and tests only).
 	AllowMockFacilitator bool
+	// AuthIntegrationConcurrency and PaymentRouteConcurrency are how many resources of each kind
+	// are reconciled at once (0: the kind's default, 4).
+	AuthIntegrationConcurrency, PaymentRouteConcurrency int
 	// GatewayImagePullSecrets are the gateway pods' image pull Secrets unless a route names its own.
 	GatewayImagePullSecrets []string
 	// GatewayImages are the images routes may override GatewayImage with (none by default).
@@ -53,11 +56,12 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(manager.RunnableFunc(pools.Run)); err != nil {
 		return fmt.Errorf("adding the pool closer: %w", err)
 	}
-	if _, err := authintegration.Setup(mgr, pools); err != nil {
+	if _, err := authintegration.Setup(mgr, pools, opts.AuthIntegrationConcurrency); err != nil {
 		return err
 	}
 	route := paymentroute.Options{GatewayImage: opts.GatewayImage, AllowMockFacilitator: opts.AllowMockFacilitator,
-		GatewayImages: opts.GatewayImages, Egress: opts.Egress, GatewayImagePullSecrets: opts.GatewayImagePullSecrets}
+		GatewayImages: opts.GatewayImages, Egress: opts.Egress, GatewayImagePullSecrets: opts.GatewayImagePullSecrets,
+		Concurrency: opts.PaymentRouteConcurrency}
 	if _, err := paymentroute.Setup(mgr, route, pools); err != nil {
 		return err
 	}

@@ -94,10 +94,16 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 			"--set", "gatewayImageAllow={ghcr.io/acme/,example.com/gw}",
 			"--set", "egressAllow={https://*.okx.com,http://geth.chains.svc:8545}",
 			"--set", "imagePullSecrets[0].name=regcred", "--set", "imagePullSecrets[1].name=mirror",
+			"--set", "kubeAPI.qps=80", "--set", "concurrency.paymentRoutes=16",
 			"--set", "resources.limits.memory=1Gi")
 		objs := decode(t, rendered)
 		dep := deployment(t, objs)
 		c := dep.Spec.Template.Spec.Containers[0]
+		for _, arg := range []string{"--kube-api-qps=80", "--kube-api-burst=30", "--authintegration-concurrency=4", "--paymentroute-concurrency=16"} {
+			if !slices.Contains(c.Args, arg) {
+				t.Errorf("args %v lack %s", c.Args, arg)
+			}
+		}
 		if !slices.Contains(c.Args, "--allow-mock-facilitator") {
 			t.Errorf("args %v lack --allow-mock-facilitator", c.Args)
 		}

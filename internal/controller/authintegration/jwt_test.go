@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/controller/kit"
 	"github.com/insforge/integrations-operator/internal/jwtsecret"
 	"github.com/insforge/integrations-operator/internal/testutil/controllertest"
 )
@@ -27,8 +28,8 @@ func TestRotationKeepsThePreviousKeyForTheGracePeriod(t *testing.T) {
 	f.Create(ai)
 
 	res := f.reconcileOK("app")
-	if res.RequeueAfter != 2*time.Hour {
-		t.Fatalf("requeue after %s", res.RequeueAfter)
+	if want := kit.UntilSlot(f.clock.Now(), 2*time.Hour, f.Get("app").UID); res.RequeueAfter != want {
+		t.Fatalf("requeue after %s, want the drift-check slot %s", res.RequeueAfter, want)
 	}
 	first := string(f.getSecret("app-jwt").Data[jwtsecret.KeyCurrent])
 	if exp := f.getSecret("workos-app"); string(exp.Data["INSFORGE_JWT_SECRET"]) != first || len(exp.Data) != 1 {
@@ -42,8 +43,9 @@ func TestRotationKeepsThePreviousKeyForTheGracePeriod(t *testing.T) {
 	// The interval elapses: a new key, the old one kept as previous in the Secret and the export.
 	f.step(24 * time.Hour)
 	res = f.reconcileOK("app")
-	if res.RequeueAfter != time.Hour {
-		t.Fatalf("after a rotation the next deadline is the end of the grace period; requeue after %s", res.RequeueAfter)
+	// The next deadline: the end of the grace period, or the drift check's slot if sooner.
+	if want := min(time.Hour, kit.UntilSlot(f.clock.Now(), 2*time.Hour, f.Get("app").UID)); res.RequeueAfter != want {
+		t.Fatalf("after a rotation the next deadline is the end of the grace period or the drift slot (%s); requeue after %s", want, res.RequeueAfter)
 	}
 	sec := f.getSecret("app-jwt")
 	second := string(sec.Data[jwtsecret.KeyCurrent])

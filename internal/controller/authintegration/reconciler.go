@@ -84,10 +84,14 @@ func New(c client.Client, scheme *runtime.Scheme, rec events.EventRecorder, pool
 }
 
 // Setup creates the reconciler and registers it with the manager.
-func Setup(mgr ctrl.Manager, pools *pgpool.Cache) (*Reconciler, error) {
+// concurrency > 0 overrides the default number of integrations reconciled at once.
+func Setup(mgr ctrl.Manager, pools *pgpool.Cache, concurrency int) (*Reconciler, error) {
 	r, err := New(mgr.GetClient(), mgr.GetScheme(), mgr.GetEventRecorder("authintegration-controller"), pools, crmetrics.Registry)
 	if err != nil {
 		return nil, err
+	}
+	if concurrency > 0 {
+		r.MaxConcurrentReconciles = concurrency
 	}
 	r.Live = mgr.GetAPIReader()
 	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
@@ -161,7 +165,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// Returning the error makes the rate limiter back off exponentially.
 		return ctrl.Result{}, v.transient
 	}
-	after := driftInterval(&ai)
+	// Each integration's drift check has its own slot in the interval (see kit.UntilSlot).
+	after := kit.UntilSlot(r.Clock.Now(), driftInterval(&ai), ai.UID)
 	if d := obs.jwt.requeueAfter; d > 0 && d < after {
 		after = d
 	}

@@ -25,8 +25,8 @@ func TestApplyThenDriftIsDetectedAndCorrected(t *testing.T) {
 	f.Create(ai)
 
 	res := f.reconcileOK("app")
-	if res.RequeueAfter != defaultDriftCheckInterval {
-		t.Fatalf("requeue after %s, want the drift check interval %s", res.RequeueAfter, defaultDriftCheckInterval)
+	if want := kit.UntilSlot(f.clock.Now(), defaultDriftCheckInterval, f.Get("app").UID); res.RequeueAfter != want || want > defaultDriftCheckInterval {
+		t.Fatalf("requeue after %s, want the integration's drift-check slot %s (within %s)", res.RequeueAfter, want, defaultDriftCheckInterval)
 	}
 	got := f.Get("app")
 	controllertest.AssertReady(t, got, "")

@@ -8,6 +8,7 @@
 package paymentroute
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -59,6 +60,8 @@ type Options struct {
 	GatewayImage string
 	// AllowMockFacilitator lets routes use the mock facilitator (demos and tests only).
 	AllowMockFacilitator bool
+	// Concurrency is the number of routes reconciled at once (0: the default, 4).
+	Concurrency int
 	// GatewayImagePullSecrets are the image pull Secrets of gateway pods whose route names none.
 	GatewayImagePullSecrets []string
 	// GatewayImages are the images a route may set in spec.gateway.image besides GatewayImage;
@@ -158,7 +161,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	return secretRefs.Watch(b, r.Client).
 		WatchesRawSource(source.Channel(r.notices.Events(), &handler.EnqueueRequestForObject{})).
 		Named("paymentroute").
-		WithOptions(kit.Options(concurrency)).
+		WithOptions(kit.Options(cmp.Or(r.Concurrency, concurrency))).
 		Complete(r)
 }
 
