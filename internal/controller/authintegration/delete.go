@@ -13,6 +13,7 @@ import (
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 	"github.com/insforge/integrations-operator/internal/controller/kit"
+	"github.com/insforge/integrations-operator/internal/pgpool"
 	"github.com/insforge/integrations-operator/internal/rls"
 )
 
@@ -53,7 +54,8 @@ func (r *Reconciler) finalize(ctx context.Context, ai *integrationsv1alpha1.Auth
 		r.Pools.Release(key)
 		return ctrl.Result{}, nil
 	}
-	err := r.teardown(ctx, ai)
+	// Redacted like the reconcile's database errors: it reaches events and status.
+	err := pgpool.Redact(r.teardown(ctx, ai))
 	st, stalled := kit.AsStalled(err)
 	switch {
 	case err == nil:

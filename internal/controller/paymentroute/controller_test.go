@@ -662,6 +662,9 @@ func TestPaymentRouteGatewayConnectsWithItsOwnRole(t *testing.T) {
 	f.secret("insforge-db-gateway", map[string]string{"uri": u.String()})
 	pr := httpRoute("shop")
 	pr.Spec.Database.GatewayConnectionSecretRef = &integrationsv1alpha1.SecretKeySelector{Name: "insforge-db-gateway"}
+	// A headers Secret too: a need with a prefix and no keys, after the gateway's connection.
+	f.secret("facilitator-headers", map[string]string{"Authorization": "Bearer t"})
+	pr.Spec.Facilitator.HTTP.HeadersSecretRef = &integrationsv1alpha1.LocalSecretReference{Name: "facilitator-headers"}
 	f.Create(pr)
 
 	f.reconcile("shop")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/insforge/integrations-operator/api/v1alpha1"
 	"github.com/insforge/integrations-operator/internal/controller/kit"
+	gwconfig "github.com/insforge/integrations-operator/internal/gateway/config"
 	"github.com/insforge/integrations-operator/internal/pgpool"
 )
 
@@ -74,7 +75,10 @@ func readSecrets(ctx context.Context, c kit.SecretReader, route *v1alpha1.Paymen
 		if i == 0 { // the database connection comes first
 			out.dsn = strings.TrimSpace(string(sec.Data[need.keys[0].key]))
 		}
-		if gw := route.Spec.Database.GatewayConnectionSecretRef; gw != nil && i == 1 && len(sec.Data[need.keys[0].key]) > 0 {
+		// The gateway's own connection is the need that mounts the database URL when a
+		// gateway connection is set (see secretNeeds); the operator keeps only its role.
+		if gw := route.Spec.Database.GatewayConnectionSecretRef; gw != nil && i > 0 && len(need.keys) == 1 && need.keys[0].env == gwconfig.EnvDatabaseURL &&
+			len(sec.Data[need.keys[0].key]) > 0 {
 			cfg, err := pgconn.ParseConfig(strings.TrimSpace(string(sec.Data[need.keys[0].key])))
 			if err != nil { // pgx's message may quote the value: say nothing of it
 				return out, kit.Stall(v1alpha1.ReasonInvalidSpec, "Secret %q key %q (database.gatewayConnectionSecretRef): %v",
