@@ -29,7 +29,7 @@ func TestValidatesLikeClerk(t *testing.T) {
 		t.Fatalf("wrong bearer: %d", code)
 	}
 	code, body := do(t, s, "POST", Path, "sk_test_x", ok)
-	if code != 200 || strings.Contains(body, "signing_key") || strings.Contains(body, "k1k1") {
+	if code != 200 || strings.Contains(body, `"signing_key"`) || strings.Contains(body, "k1k1") {
 		t.Fatalf("create: %d %s", code, body)
 	}
 	var created struct {
