@@ -305,6 +305,23 @@ func (c *Client) getAction(ctx context.Context, id string) (*apiAction, error) {
 // buildAndDeploy waits until the Action is built, deploys it and returns the deployed version.
 // Auth0 builds asynchronously after a write and refuses to deploy before the build ends.
 func (c *Client) buildAndDeploy(ctx context.Context, id string) (string, error) {
+	if err := c.waitBuilt(ctx, id); err != nil {
+		return "", err
+	}
+	var version struct {
+		ID string `json:"id"`
+	}
+	if err := c.call(ctx, http.MethodPost, actionsPath+"/"+url.PathEscape(id)+"/deploy", nil, ScopeCreateActions, nil, &version); err != nil {
+		return "", err
+	}
+	if version.ID == "" {
+		return "", errors.New("auth0: the deploy answer has no version id")
+	}
+	return version.ID, nil
+}
+
+// waitBuilt polls the Action until its status is "built", for at most BuildTimeout.
+func (c *Client) waitBuilt(ctx context.Context, id string) error {
 	timeout, interval := c.BuildTimeout, c.PollInterval
 	if timeout <= 0 {
 		timeout = DefaultBuildTimeout
@@ -314,38 +331,31 @@ func (c *Client) buildAndDeploy(ctx context.Context, id string) (string, error) 
 	}
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for status := ""; status != "built"; {
+	status := "pending"
+	for {
 		a, err := c.getAction(wait, id)
 		switch {
 		case err != nil && wait.Err() != nil && ctx.Err() == nil:
-			return "", fmt.Errorf("auth0: the Action is still %q after %s", status, timeout)
+			return fmt.Errorf("auth0: the Action is still %q after %s: %w", status, timeout, context.DeadlineExceeded)
 		case err != nil:
-			return "", err
+			return err
 		case a == nil:
-			return "", fmt.Errorf("auth0: Action %s disappeared while building", id)
+			return fmt.Errorf("auth0: Action %s disappeared while building", id)
 		case a.Status == "failed":
-			return "", fmt.Errorf("auth0: the Action build failed (check the Action's code and dependencies in the Auth0 dashboard)")
+			return errors.New("auth0: the Action build failed (check the Action's code and dependencies in the Auth0 dashboard)")
+		case a.Status == "built":
+			return nil
 		}
-		if status = a.Status; status == "built" {
-			break
-		}
+		status = a.Status
 		select {
 		case <-wait.Done():
-			return "", fmt.Errorf("auth0: the Action is still %q after %s: %w", status, timeout, wait.Err())
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("auth0: the Action is still %q after %s: %w", status, timeout, context.DeadlineExceeded)
 		case <-time.After(interval):
 		}
 	}
-	var version struct {
-		ID     string `json:"id"`
-		Number int    `json:"number"`
-	}
-	if err := c.call(ctx, http.MethodPost, actionsPath+"/"+url.PathEscape(id)+"/deploy", nil, ScopeCreateActions, nil, &version); err != nil {
-		return "", err
-	}
-	if version.ID == "" {
-		return "", errors.New("auth0: the deploy answer has no version id")
-	}
-	return version.ID, nil
 }
 
 // bindingsPath is the post-login trigger's bindings.

@@ -28,8 +28,8 @@ const (
 	EmailShortcode = "{{user.primary_email_address}}"
 )
 
-// ReservedClaims are the claims Clerk sets on every template token; a template may not set them.
-var ReservedClaims = []string{"azp", "exp", "iat", "iss", "jti", "nbf", "sub"}
+// reservedClaims are the claims Clerk sets on every template token; a template may not set them.
+var reservedClaims = [...]string{"azp", "exp", "iat", "iss", "jti", "nbf", "sub"}
 
 // Template is the desired JWT template.
 type Template struct {
@@ -78,7 +78,7 @@ func (t Template) normalized() (Template, error) {
 		return t, fmt.Errorf("clerk: allowed clock skew %d s is outside 0..%d", t.AllowedClockSkew, MaxAllowedClockSkew)
 	}
 	var reserved []string
-	for _, c := range ReservedClaims {
+	for _, c := range reservedClaims {
 		if _, ok := t.Claims[c]; ok {
 			reserved = append(reserved, c)
 		}

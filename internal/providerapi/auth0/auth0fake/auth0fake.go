@@ -28,10 +28,12 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 )
 
-// AllScopes are the Management API scopes the fake knows.
-var AllScopes = []string{
-	"read:resource_servers", "create:resource_servers", "update:resource_servers", "delete:resource_servers",
-	"read:actions", "create:actions", "update:actions", "delete:actions",
+// AllScopes returns the Management API scopes the fake knows.
+func AllScopes() []string {
+	return []string{
+		"read:resource_servers", "create:resource_servers", "update:resource_servers", "delete:resource_servers",
+		"read:actions", "create:actions", "update:actions", "delete:actions",
+	}
 }
 
 // signingAlgs is Auth0's SigningAlgorithmEnum.
@@ -45,7 +47,7 @@ type Config struct {
 	// Domain is the tenant domain: the token audience is https://{Domain}/api/v2/.
 	Domain                 string
 	ClientID, ClientSecret string
-	// Scopes are granted to issued tokens; nil grants AllScopes.
+	// Scopes are granted to issued tokens; nil grants AllScopes().
 	Scopes []string
 	// TokenLifetime is the tokens' expires_in (0: 24 h, Auth0's default).
 	TokenLifetime time.Duration
@@ -176,7 +178,7 @@ func New(t testing.TB, cfg Config) *Server {
 	s := &Server{cfg: cfg, tokens: map[string]token{}, rs: map[string]*ResourceServer{}, actions: map[string]*action{},
 		bindings: map[string][]binding{}, counts: map[string]int{}, scopes: cfg.Scopes}
 	if s.scopes == nil {
-		s.scopes = AllScopes
+		s.scopes = AllScopes()
 	}
 	// Every tenant has the Management API itself as a system API.
 	sys := &ResourceServer{ID: s.id("rs"), Identifier: "https://" + cfg.Domain + "/api/v2/", Name: "Auth0 Management API",

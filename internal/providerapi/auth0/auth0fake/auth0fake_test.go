@@ -83,7 +83,7 @@ func TestChecksLikeAuth0(t *testing.T) {
 		t.Fatalf("scope: %d %s", code, body)
 	}
 	// Actions: secrets never returned, deploy only once built, secrets replaced on PATCH.
-	tok = h.token(AllScopes...)
+	tok = h.token(AllScopes()...)
 	const act = `{"name":"a","supported_triggers":[{"id":"post-login","version":"v3"}],"code":"x","runtime":"node22","secrets":[{"name":"S1","value":"v1-secret"},{"name":"S2","value":"v2-secret"}]}`
 	code, body = h.do("POST", "/api/v2/actions/actions", tok, act)
 	if code != 200 || strings.Contains(body, "v1-secret") {
