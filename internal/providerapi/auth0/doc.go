@@ -10,6 +10,10 @@
 //     custom claim (SyncAction), as InsForge's Auth0 guide does by hand. Its role is the literal
 //     "authenticated" in generated code.
 //
+// Unconfirmed (see the research notes): whether Auth0 uses an HS256 API's signing_secret as its
+// raw UTF-8 bytes, as jsonwebtoken does (the fakes assume so), and whether single-page apps may
+// request access tokens for an HS256 API; the Action path is the fallback for such apps.
+//
 // Auth0 never returns an Action secret, and the resource server's signing secret is treated the
 // same way, so each sync records the fingerprint of the key it wrote and writes again when the
 // key changes.

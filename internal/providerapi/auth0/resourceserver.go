@@ -106,7 +106,8 @@ func checkKey(key []byte) error {
 	return nil
 }
 
-// SyncResourceServer makes the API with want's identifier sign HS256 with key. last is the Record
+// SyncResourceServer makes the API with want's identifier sign HS256 with key. It is the default
+// way to wire Auth0 (see the package doc: no code, no dependency, no role to forge). last is the Record
 // of the previous sync (zero for none). An API with the identifier that the operator did not
 // create is adopted (its signing secret is overwritten), as for Clerk templates: the guides have
 // users create it by hand. When the identifier changed, the API recorded in last (the operator's)
