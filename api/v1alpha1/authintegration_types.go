@@ -208,6 +208,13 @@ const DefaultExportKey = "INSFORGE_JWT_SECRET"
 // AuthIntegrationSpec is the desired state of an AuthIntegration.
 // +kubebuilder:validation:XValidation:rule="self.provider == 'betterAuth' || size(self.tables) > 0",message="tables must list at least one table (only betterAuth may manage none)"
 // +kubebuilder:validation:XValidation:rule="self.tables.all(t, self.tables.exists_one(u, (has(u.schema) ? u.schema : 'public') == (has(t.schema) ? t.schema : 'public') && u.name == t.name))",message="tables must not list the same schema and name twice"
+// +kubebuilder:validation:XValidation:rule="!has(self.clerk) || self.provider == 'clerk'",message="spec.clerk is only for provider clerk"
+// +kubebuilder:validation:XValidation:rule="!has(self.auth0) || self.provider == 'auth0'",message="spec.auth0 is only for provider auth0"
+// +kubebuilder:validation:XValidation:rule="!has(self.workos) || self.provider == 'workos'",message="spec.workos is only for provider workos"
+// +kubebuilder:validation:XValidation:rule="!has(self.kinde) || self.provider == 'kinde'",message="spec.kinde is only for provider kinde"
+// +kubebuilder:validation:XValidation:rule="!has(self.stytch) || self.provider == 'stytch'",message="spec.stytch is only for provider stytch"
+// +kubebuilder:validation:XValidation:rule="!has(self.betterAuth) || self.provider == 'betterAuth'",message="spec.betterAuth is only for provider betterAuth"
+// +kubebuilder:validation:XValidation:rule="!has(self.exchange) || (has(self.exchange.verification) && has(self.exchange.verification.jwksURL) && has(self.exchange.verification.issuers)) || (has(self.clerk) && has(self.clerk.frontendAPI)) || has(self.auth0) || has(self.workos) || has(self.kinde) || has(self.stytch) || has(self.betterAuth)",message="exchange needs the provider's section (clerk.frontendAPI, auth0.domain, workos.clientID, kinde.domain, stytch.projectID or betterAuth.baseURL), or exchange.verification.issuers and jwksURL"
 type AuthIntegrationSpec struct {
 	// provider issues the users' identities. It decides the SQL (Better Auth gets its own
 	// `better_auth` schema sealed from `anon` and `authenticated`) and the export names.
@@ -247,6 +254,32 @@ type AuthIntegrationSpec struct {
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="driftCheckInterval must be at least 10s"
 	DriftCheckInterval *metav1.Duration `json:"driftCheckInterval,omitempty"`
+
+	// clerk, auth0, workos, kinde, stytch and betterAuth name the provider's tenant (only the one
+	// of spec.provider may be set): the token exchange's checks follow from it, and with API
+	// credentials (Clerk, Auth0) the operator configures the provider to sign InsForge tokens.
+	// +optional
+	Clerk *ClerkSettings `json:"clerk,omitempty"`
+	// +optional
+	Auth0 *Auth0Settings `json:"auth0,omitempty"`
+	// +optional
+	WorkOS *WorkOSSettings `json:"workos,omitempty"`
+	// +optional
+	Kinde *KindeSettings `json:"kinde,omitempty"`
+	// +optional
+	Stytch *StytchSettings `json:"stytch,omitempty"`
+	// +optional
+	BetterAuth *BetterAuthSettings `json:"betterAuth,omitempty"`
+
+	// exchange runs the managed token exchange (docs/exchange.md): apps trade the provider's
+	// token for an InsForge token and hold no secret.
+	// +optional
+	Exchange *TokenExchange `json:"exchange,omitempty"`
+
+	// insforge names InsForge's workloads that read the JWT secret, so that a rotation (or a
+	// change of an adopted secret) rolls them and then switches the signers, with no manual step.
+	// +optional
+	InsForge *InsForgeWorkloads `json:"insforge,omitempty"`
 
 	// deletionPolicy `Retain` (default) leaves the database alone when the resource is deleted;
 	// `Delete` drops the policies this integration created (the shared helper function stays
@@ -295,6 +328,15 @@ type JWTSecretStatus struct {
 	// nextRotationTime is when the interval will rotate the key next.
 	// +optional
 	NextRotationTime *metav1.Time `json:"nextRotationTime,omitempty"`
+	// signingFingerprint identifies the key the exchange and the providers sign with: the
+	// current key once every InsForge workload runs it (see consumers).
+	// +optional
+	SigningFingerprint string `json:"signingFingerprint,omitempty"`
+	// consumers are the readers of the key (InsForge workloads, the exchange, the provider
+	// object) and where each is in taking the current one.
+	// +optional
+	// +listType=atomic
+	Consumers []ConsumerStatus `json:"consumers,omitempty"`
 	// previousExpiryTime is when the previous key will be removed.
 	// +optional
 	PreviousExpiryTime *metav1.Time `json:"previousExpiryTime,omitempty"`
@@ -343,6 +385,15 @@ type AuthIntegrationStatus struct {
 	// +optional
 	JWT *JWTSecretStatus `json:"jwt,omitempty"`
 
+	// exchange reports the token exchange.
+	// +optional
+	Exchange *ExchangeStatus `json:"exchange,omitempty"`
+
+	// provider is what the operator keeps in the provider (Clerk's JWT template, Auth0's API or
+	// Action).
+	// +optional
+	Provider *ProviderSyncStatus `json:"provider,omitempty"`
+
 	// lastHandledReconcileAt echoes the `reconcile.fluxcd.io/requestedAt` annotation once handled.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
@@ -355,6 +406,7 @@ type AuthIntegrationStatus struct {
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Exchange",type=string,JSONPath=`.status.exchange.url`,priority=1
 // +kubebuilder:printcolumn:name="Fingerprint",type=string,JSONPath=`.status.jwt.fingerprint`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -43,6 +43,16 @@ const (
 	// ConditionRLSVerified is True when a rolled-back test transaction proved per-user isolation.
 	ConditionRLSVerified = "RLSVerified"
 
+	// ConditionExchangeAvailable is True when the token exchange Deployment has its replicas
+	// available.
+	ConditionExchangeAvailable = "ExchangeAvailable"
+	// ConditionProviderSynced is True when the provider signs InsForge tokens as the spec says
+	// (Clerk's JWT template, Auth0's API or Action), with the signing key.
+	ConditionProviderSynced = "ProviderSynced"
+	// ConditionKeyPropagated is True when every reader of the JWT secret (InsForge workloads, the
+	// exchange, the provider) runs the current key; False while a rotation rolls through them.
+	ConditionKeyPropagated = "KeyPropagated"
+
 	// ConditionGatewayAvailable is True when the gateway Deployment has its replicas available.
 	ConditionGatewayAvailable = "GatewayAvailable"
 	// ConditionLedgerReady is True when the payments ledger schema is applied.
@@ -87,6 +97,21 @@ const (
 	ReasonSchemaApplied     = "SchemaApplied"
 	ReasonUnresolved        = "UnresolvedPayments"
 	ReasonAllResolved       = "AllResolved"
+	ReasonImageNotAllowed   = "ImageNotAllowed"
+	ReasonURLNotAllowed     = "URLNotAllowed"
+)
+
+// Condition reasons of the provider side of an AuthIntegration.
+const (
+	ReasonProviderSynced      = "Synced"
+	ReasonProviderRejected    = "ProviderRejected"
+	ReasonProviderUnavailable = "ProviderUnavailable"
+	ReasonProviderRateLimited = "ProviderRateLimited"
+	ReasonWorkloadNotFound    = "WorkloadNotFound"
+	ReasonWorkloadNotOptedIn  = "WorkloadNotOptedIn"
+	ReasonEncryptionFallback  = "JWTSecretIsEncryptionKey"
+	ReasonRollingOut          = "RollingOut"
+	ReasonKeyPropagated       = "KeyPropagated"
 )
 
 // SetCondition sets one condition, stamped with the object's generation. The transition time

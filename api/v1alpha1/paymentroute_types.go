@@ -349,6 +349,69 @@ type LedgerDatabase struct {
 	Table string `json:"table,omitempty"`
 }
 
+// ManagedPods shapes a Deployment the operator runs (the x402 gateway, the token exchange): its
+// replicas, image, resources, placement and pod metadata, and the Service in front of it.
+type ManagedPods struct {
+	// replicas of the Deployment. Unset, the operator leaves the count to whoever scales the
+	// Deployment (a HorizontalPodAutoscaler, kubectl scale), and a new Deployment starts with 1.
+	// Its PodDisruptionBudget lets one pod at a time be evicted, whatever the count.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// image overrides the image (by default the manager's own image, which holds /gateway and /exchange).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// resources of the container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// imagePullSecrets of the pods. Unset, the manager's (--gateway-image-pull-secrets;
+	// the Helm chart passes its own imagePullSecrets).
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// nodeSelector of the pods.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// tolerations of the pods.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// affinity of the pods.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// priorityClassName of the pods.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+
+	// podLabels are added to the pods' labels; they may not set the labels the operator
+	// selects its pods by (app.kubernetes.io/name, app.kubernetes.io/instance,
+	// app.kubernetes.io/managed-by).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="!('app.kubernetes.io/name' in self) && !('app.kubernetes.io/instance' in self) && !('app.kubernetes.io/managed-by' in self)",message="podLabels may not set app.kubernetes.io/name, app.kubernetes.io/instance or app.kubernetes.io/managed-by: the operator selects its pods by them"
+	PodLabels map[string]string `json:"podLabels,omitempty"`
+
+	// podAnnotations are added to the pods' annotations.
+	// +optional
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
+
+	// service in front of the pods.
+	// +optional
+	// +kubebuilder:default={}
+	Service GatewayService `json:"service,omitempty"`
+}
+
 // UnpricedPolicy says what the gateway does with a path that no route prices.
 // +kubebuilder:validation:Enum=proxy;reject
 type UnpricedPolicy string
@@ -378,64 +441,7 @@ type GatewayService struct {
 
 // Gateway shapes the managed x402 gateway Deployment.
 type Gateway struct {
-	// replicas of the gateway. Unset, the operator leaves the count to whoever scales the
-	// Deployment (a HorizontalPodAutoscaler, kubectl scale), and a new Deployment starts with 1.
-	// The gateway's PodDisruptionBudget lets one pod at a time be evicted, whatever the count.
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
-	Replicas *int32 `json:"replicas,omitempty"`
-
-	// image overrides the gateway image (by default the manager's own image, which holds /gateway).
-	// +optional
-	// +kubebuilder:validation:MaxLength=512
-	Image string `json:"image,omitempty"`
-
-	// resources of the gateway container.
-	// +optional
-	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
-
-	// imagePullSecrets of the gateway pods. Unset, the manager's (--gateway-image-pull-secrets;
-	// the Helm chart passes its own imagePullSecrets).
-	// +optional
-	// +kubebuilder:validation:MaxItems=16
-	// +listType=atomic
-	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
-
-	// nodeSelector of the gateway pods.
-	// +optional
-	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
-
-	// tolerations of the gateway pods.
-	// +optional
-	// +kubebuilder:validation:MaxItems=32
-	// +listType=atomic
-	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
-
-	// affinity of the gateway pods.
-	// +optional
-	Affinity *corev1.Affinity `json:"affinity,omitempty"`
-
-	// priorityClassName of the gateway pods.
-	// +optional
-	// +kubebuilder:validation:MaxLength=253
-	PriorityClassName string `json:"priorityClassName,omitempty"`
-
-	// podLabels are added to the gateway pods' labels; they may not set the labels the operator
-	// selects its pods by (app.kubernetes.io/name, app.kubernetes.io/instance,
-	// app.kubernetes.io/managed-by).
-	// +optional
-	// +kubebuilder:validation:XValidation:rule="!('app.kubernetes.io/name' in self) && !('app.kubernetes.io/instance' in self) && !('app.kubernetes.io/managed-by' in self)",message="podLabels may not set app.kubernetes.io/name, app.kubernetes.io/instance or app.kubernetes.io/managed-by: the operator selects its pods by them"
-	PodLabels map[string]string `json:"podLabels,omitempty"`
-
-	// podAnnotations are added to the gateway pods' annotations.
-	// +optional
-	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
-
-	// service in front of the pods.
-	// +optional
-	// +kubebuilder:default={}
-	Service GatewayService `json:"service,omitempty"`
+	ManagedPods `json:",inline"`
 
 	// unpricedPaths: `proxy` (default) forwards paths no route prices; `reject` answers 404.
 	// +optional

@@ -56,7 +56,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(manager.RunnableFunc(pools.Run)); err != nil {
 		return fmt.Errorf("adding the pool closer: %w", err)
 	}
-	if _, err := authintegration.Setup(mgr, pools, opts.AuthIntegrationConcurrency); err != nil {
+	auth := authintegration.Options{Concurrency: opts.AuthIntegrationConcurrency, Egress: opts.Egress,
+		Exchange: authintegration.ExchangeOptions{Image: opts.GatewayImage, Images: opts.GatewayImages, PullSecrets: opts.GatewayImagePullSecrets}}
+	if _, err := authintegration.Setup(mgr, pools, auth); err != nil {
 		return err
 	}
 	route := paymentroute.Options{GatewayImage: opts.GatewayImage, AllowMockFacilitator: opts.AllowMockFacilitator,

@@ -18,6 +18,9 @@ type observation struct {
 	exportsErr error
 	db         *dbOutcome
 	dbErr      error
+
+	// side is what the provider side found.
+	side sideOutcome
 }
 
 // act writes the planned Secrets (stopping at the first failure) and brings the database to
@@ -37,6 +40,9 @@ func (r *Reconciler) act(ctx context.Context, ai *v1alpha1.AuthIntegration, p pl
 	}
 	if p.decision != nil && obs.jwtErr == nil {
 		r.recordJWTEvent(ai, *p.decision)
+	}
+	if obs.jwtErr == nil && obs.exportsErr == nil {
+		obs.side = r.actSide(ctx, ai, p)
 	}
 	if p.dsnErr != nil {
 		obs.dbErr = p.dsnErr

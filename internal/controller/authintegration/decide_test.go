@@ -57,7 +57,7 @@ func TestDecide(t *testing.T) {
 	}
 	ai := generated(nil)
 	// The state a first reconcile leaves: the generated Secret and the export, both owned.
-	first := decide(ai, facts{jwt: missing("app-jwt"), exports: []readSecret{missing("insforge-env")}}, now, newSecret, scheme)
+	first := decide(ai, facts{jwt: missing("app-jwt"), exports: []readSecret{missing("insforge-env")}}, now, newSecret, scheme, sideEnv{})
 	if first.jwtErr != nil || first.exportsErr != nil || len(first.writes) != 2 {
 		t.Fatalf("first decide: %+v", first)
 	}
@@ -109,7 +109,7 @@ func TestDecide(t *testing.T) {
 			stall: integrationsv1alpha1.ReasonInvalidSpec},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := decide(tc.ai, tc.facts, now, newSecret, scheme)
+			p := decide(tc.ai, tc.facts, now, newSecret, scheme, sideEnv{})
 			err := p.jwtErr
 			if err == nil {
 				err = p.exportsErr
@@ -135,7 +135,7 @@ func TestDecide(t *testing.T) {
 
 	t.Run("a failed read decides nothing", func(t *testing.T) {
 		readErr := errors.New("reading the JWT Secret app-jwt: timeout")
-		p := decide(ai, facts{jwtErr: readErr, exports: []readSecret{missing("insforge-env")}}, now, newSecret, scheme)
+		p := decide(ai, facts{jwtErr: readErr, exports: []readSecret{missing("insforge-env")}}, now, newSecret, scheme, sideEnv{})
 		if !errors.Is(p.jwtErr, readErr) || len(p.writes) != 0 {
 			t.Fatalf("plan %+v", p)
 		}

@@ -198,7 +198,7 @@ func startManager(t testing.TB, env *kubetest.Env, namespaces ...string) *Reconc
 			return err
 		}
 		var err error
-		if r, err = Setup(mgr, pools, 0); err != nil {
+		if r, err = Setup(mgr, pools, Options{}); err != nil {
 			return err
 		}
 		r.DeletionTimeout = time.Minute

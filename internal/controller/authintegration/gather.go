@@ -39,6 +39,18 @@ type facts struct {
 	// dsn is the database connection URL (a secret); dsnErr says why it is not there.
 	dsn    string
 	dsnErr error
+
+	// workloads are the InsForge workloads; workloadsErr a read failure.
+	workloads    []workloadFacts
+	workloadsErr error
+	// signing is the Secret holding the key the signers use (read when there are signers).
+	signing    readSecret
+	signingErr error
+	// providerCreds are the provider API credentials (secrets), providerErr why they are missing.
+	providerCreds map[string]string
+	providerErr   error
+	// refused says why the manager's allow-lists refuse the exchange image or a URL.
+	refused error
 }
 
 // gather reads every Secret the integration reads or writes.
@@ -59,7 +71,47 @@ func (r *Reconciler) gather(ctx context.Context, ai *v1alpha1.AuthIntegration) f
 		f.exports = append(f.exports, s)
 	}
 	f.dsn, f.dsnErr = r.connectionDSN(ctx, ai)
+	f.workloads, f.workloadsErr = r.readWorkloads(ctx, ai)
+	if hasSigners(ai) {
+		f.signing, f.signingErr = r.readSecret(ctx, ai.Namespace, signingSecretName(ai.Name), "the signing Secret", kit.UseOwn)
+	}
+	// The allow-lists are checked before a credential is read or a URL handed to a pod.
+	if f.refused = r.checkAllowed(ai); f.refused == nil {
+		f.providerCreds, f.providerErr = r.providerCredentials(ctx, ai)
+	}
 	return f
+}
+
+// checkAllowed applies the manager's allow-lists to the exchange's image and to every URL the
+// operator or the exchange would call.
+func (r *Reconciler) checkAllowed(ai *v1alpha1.AuthIntegration) error {
+	if x := ai.Spec.Exchange; x != nil {
+		if img := x.Image; img != "" && img != r.Exchange.Image && !r.Exchange.Images.Allows(img) {
+			return kit.Stall(v1alpha1.ReasonImageNotAllowed,
+				"exchange.image %q is not allowed: the manager runs only its own image or those in --gateway-image-allow", img)
+		}
+		iss, err := exchangeIssuer(ai)
+		if err != nil {
+			return err
+		}
+		if err := r.checkEgress("the exchange's key set URL", iss.JWKSURL); err != nil {
+			return err
+		}
+	}
+	for what, u := range providerURLs(ai) {
+		if err := r.checkEgress(what, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) checkEgress(what, u string) error {
+	if u == "" || r.Egress.Allows(u) {
+		return nil
+	}
+	return kit.Stall(v1alpha1.ReasonURLNotAllowed, "%s %q is not allowed: its origin is not in the manager's --egress-allow (%s)",
+		what, u, r.Egress.String())
 }
 
 // readSecret reads a Secret the integration writes (or adopts); a missing one is returned empty

@@ -15,6 +15,10 @@ func classify(err error) (terminal bool, reason string) {
 	if st, ok := kit.AsStalled(err); ok {
 		return true, st.Reason
 	}
+	var side *sideError
+	if errors.As(err, &side) {
+		return false, side.reason
+	}
 	if !rls.IsTerminal(err) {
 		return false, integrationsv1alpha1.ReasonDatabaseError
 	}

@@ -11,9 +11,13 @@ package authintegration
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,6 +29,7 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/insforge/integrations-operator/api/v1alpha1"
+	"github.com/insforge/integrations-operator/internal/allowlist"
 	"github.com/insforge/integrations-operator/internal/controller/kit"
 	"github.com/insforge/integrations-operator/internal/jwtsecret"
 	"github.com/insforge/integrations-operator/internal/pgpool"
@@ -38,6 +43,8 @@ const (
 )
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;patch
 
 // Reconciler keeps an InsForge database's row-level security and the JWT secret in line with an
 // AuthIntegration.
@@ -59,8 +66,19 @@ type Reconciler struct {
 	MaxConcurrentReconciles int
 	// Pools shares connection pools between the resources on one database.
 	Pools *pgpool.Cache
+	// Exchange is how token exchanges are run.
+	Exchange ExchangeOptions
+	// Egress are the origins the provider and key set URLs may have (any when empty).
+	Egress allowlist.Origins
+	// HTTP calls the providers' APIs (Clerk, Auth0); nil means a client with a 30 s timeout
+	// that follows no redirect (credentials stay with the origin they were meant for).
+	HTTP *http.Client
 
 	metrics *metrics
+	// applied remembers the exchange objects last applied per integration.
+	applied kit.AppliedRecords
+	// auth0 keeps Auth0 Management API clients (and their tokens) between reconciles.
+	auth0 auth0Clients
 }
 
 // New returns a reconciler that takes database pools from pools and registers its metrics with
@@ -83,16 +101,24 @@ func New(c client.Client, scheme *runtime.Scheme, rec events.EventRecorder, pool
 	}, nil
 }
 
+// Options configure the reconciler from the manager's flags.
+type Options struct {
+	// Concurrency > 0 overrides the default number of integrations reconciled at once.
+	Concurrency int
+	Exchange    ExchangeOptions
+	Egress      allowlist.Origins
+}
+
 // Setup creates the reconciler and registers it with the manager.
-// concurrency > 0 overrides the default number of integrations reconciled at once.
-func Setup(mgr ctrl.Manager, pools *pgpool.Cache, concurrency int) (*Reconciler, error) {
+func Setup(mgr ctrl.Manager, pools *pgpool.Cache, opts Options) (*Reconciler, error) {
 	r, err := New(mgr.GetClient(), mgr.GetScheme(), mgr.GetEventRecorder("authintegration-controller"), pools, crmetrics.Registry)
 	if err != nil {
 		return nil, err
 	}
-	if concurrency > 0 {
-		r.MaxConcurrentReconciles = concurrency
+	if opts.Concurrency > 0 {
+		r.MaxConcurrentReconciles = opts.Concurrency
 	}
+	r.Exchange, r.Egress = opts.Exchange, opts.Egress
 	r.Live = mgr.GetAPIReader()
 	if err := r.SetupWithManager(context.Background(), mgr); err != nil {
 		return nil, fmt.Errorf("setting up the AuthIntegration controller: %w", err)
@@ -105,11 +131,33 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	if err := secretRefs.Setup(ctx, mgr, &v1alpha1.AuthIntegration{}); err != nil {
 		return err
 	}
-	b := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.AuthIntegration{}, kit.SpecChanges())
+	b := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.AuthIntegration{}, kit.SpecChanges()).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&policyv1.PodDisruptionBudget{})
 	return secretRefs.Watch(b, r.Client).
 		Named("authintegration").
 		WithOptions(kit.Options(r.MaxConcurrentReconciles)).
 		Complete(r)
+}
+
+// ExchangeOptions say how token exchanges run.
+type ExchangeOptions struct {
+	// Image is the manager's own image (it holds /exchange).
+	Image string
+	// Images are the images spec.exchange.image may name besides Image.
+	Images allowlist.Images
+	// PullSecrets are the exchange pods' image pull Secrets unless the spec names its own.
+	PullSecrets []string
+}
+
+// live reads the API server directly (nil Live: the client).
+func (r *Reconciler) live() client.Reader {
+	if r.Live == nil {
+		return r.Client
+	}
+	return r.Live
 }
 
 // secrets reads Secrets under the opt-in rule.
@@ -139,7 +187,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	now := r.Clock.Now()
 	f := r.gather(ctx, &ai)
-	p := decide(&ai, f, now, r.newSecret, r.Scheme)
+	p := decide(&ai, f, now, r.newSecret, r.Scheme, sideEnv{exchange: r.Exchange, newSyncer: r.newSyncer})
 	obs := r.act(ctx, &ai, p)
 	// Kubernetes API failures (conflicts, timeouts) are retried without touching status.
 	for _, err := range []error{obs.jwtErr, obs.exportsErr} {
@@ -167,8 +215,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	// Each integration's drift check has its own slot in the interval (see kit.UntilSlot).
 	after := kit.UntilSlot(r.Clock.Now(), driftInterval(&ai), ai.UID)
-	if d := obs.jwt.requeueAfter; d > 0 && d < after {
-		after = d
+	for _, d := range []time.Duration{obs.jwt.requeueAfter, v.requeue} {
+		if d > 0 && d < after {
+			after = d
+		}
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
 }

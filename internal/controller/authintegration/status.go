@@ -3,6 +3,7 @@ package authintegration
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -30,7 +31,11 @@ type verdict struct {
 	transient error
 	// driftFound is true when an already-reached state was found changed out of band.
 	driftFound bool
+	// requeue, when set, is how soon to look again (a rollout in progress).
+	requeue time.Duration
 }
+
+func removeCondition(conds *[]metav1.Condition, t string) { meta.RemoveStatusCondition(conds, t) }
 
 // computeStatus derives the new status from the old one and the observation. It is pure apart
 // from condition transition times.
@@ -62,6 +67,10 @@ func computeStatus(ai *integrationsv1alpha1.AuthIntegration, obs observation) (*
 	}
 
 	secretStatus(ai, obs, st, fail)
+	progress := ""
+	if obs.jwtErr == nil && obs.exportsErr == nil {
+		progress, v.requeue = sideStatus(ai, obs, st, fail)
+	}
 	sqlStatus(ai, obs, st, &v, fail)
 
 	verifyFailed := false
@@ -92,6 +101,9 @@ func computeStatus(ai *integrationsv1alpha1.AuthIntegration, obs observation) (*
 		integrationsv1alpha1.MarkStalled(conds, gen, integrationsv1alpha1.ReasonVerifyFailed,
 			kit.Clip("the policies were applied but isolation does not hold (another policy or grant may open the table): "+obs.db.verification.Summary()))
 		v.outcome = outcomeStalled
+	case progress != "":
+		integrationsv1alpha1.MarkReconciling(conds, gen, integrationsv1alpha1.ReasonProgressing, kit.Clip(progress))
+		v.outcome = outcomeReady
 	case rlsMode(ai) == rls.ModeObserve && obs.db.result.Drifted():
 		integrationsv1alpha1.MarkReady(conds, gen, integrationsv1alpha1.ReasonObserveOnly,
 			fmt.Sprintf("observe mode: %d difference(s) reported in the Drifted condition, nothing changed", len(obs.db.result.Differences)))
@@ -131,7 +143,7 @@ func secretStatus(ai *integrationsv1alpha1.AuthIntegration, obs observation, st 
 		}
 		msg += "; exported to " + strings.Join(names, ", ")
 	}
-	if ai.Spec.Provider == integrationsv1alpha1.ProviderClerk {
+	if ai.Spec.Provider == integrationsv1alpha1.ProviderClerk && providerSyncKind(ai) == "" && ai.Spec.Exchange == nil {
 		msg += ". " + fmt.Sprintf(clerkTemplateNote, obs.jwt.secretName)
 	}
 	integrationsv1alpha1.SetCondition(&st.Conditions, gen, integrationsv1alpha1.ConditionSecretReady, metav1.ConditionTrue, reason, kit.Clip(msg))

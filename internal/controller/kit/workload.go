@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 )
 
 // Workload is what the operator runs for a resource: a ConfigMap with its config, a
@@ -187,4 +190,38 @@ func (a *AppliedRecords) Forget(owner types.NamespacedName) {
 	a.mu.Lock()
 	delete(a.records, owner)
 	a.mu.Unlock()
+}
+
+// Place sets a managed pod spec's placement and pull Secrets from the resource's ManagedPods:
+// the resource's image pull Secrets, else the manager's defaults.
+func Place(spec *corev1.PodSpec, m integrationsv1alpha1.ManagedPods, defaultPullSecrets []string) {
+	spec.ImagePullSecrets = m.ImagePullSecrets
+	if len(spec.ImagePullSecrets) == 0 {
+		for _, n := range defaultPullSecrets {
+			spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: n})
+		}
+	}
+	spec.NodeSelector = m.NodeSelector
+	spec.Tolerations = m.Tolerations
+	spec.Affinity = m.Affinity
+	spec.PriorityClassName = m.PriorityClassName
+}
+
+// Resources are a managed container's resources: the resource's, else def.
+func Resources(m integrationsv1alpha1.ManagedPods, def corev1.ResourceRequirements) corev1.ResourceRequirements {
+	if m.Resources != nil {
+		return *m.Resources.DeepCopy()
+	}
+	return def
+}
+
+// Merged returns base overlaid with over (over wins), or nil when both are empty.
+func Merged(base, over map[string]string) map[string]string {
+	if len(base)+len(over) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(base)+len(over))
+	maps.Copy(out, base)
+	maps.Copy(out, over)
+	return out
 }

@@ -56,8 +56,8 @@ func (r *Reconciler) gather(ctx context.Context, route *v1alpha1.PaymentRoute) f
 
 // Reasons for routes the operator's allow-lists refuse.
 const (
-	reasonImageNotAllowed = "ImageNotAllowed"
-	reasonURLNotAllowed   = "URLNotAllowed"
+	reasonImageNotAllowed = v1alpha1.ReasonImageNotAllowed
+	reasonURLNotAllowed   = v1alpha1.ReasonURLNotAllowed
 )
 
 // checkAllowLists refuses a gateway image override that --gateway-image-allow does not list and

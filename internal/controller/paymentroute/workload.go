@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"path"
 	"sort"
 	"strconv"
@@ -151,8 +150,8 @@ func renderGateway(in gatewayRender) (*gatewayObjects, error) {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					// The route's own labels and annotations first: the operator's win.
-					Labels:      merged(route.Spec.Gateway.PodLabels, gatewayLabels(route)),
-					Annotations: merged(route.Spec.Gateway.PodAnnotations, map[string]string{annotationGatewayHash: hash}),
+					Labels:      kit.Merged(route.Spec.Gateway.PodLabels, gatewayLabels(route)),
+					Annotations: kit.Merged(route.Spec.Gateway.PodAnnotations, map[string]string{annotationGatewayHash: hash}),
 				},
 				Spec: gatewayPodSpec(in, name, cfg, listenPort, adminPort),
 			},
@@ -188,16 +187,13 @@ func gatewayPodSpec(in gatewayRender, configMap string, cfg gwconfig.Config, lis
 	if image == "" {
 		image = in.Image
 	}
-	resources := corev1.ResourceRequirements{
+	resources := kit.Resources(route.Spec.Gateway.ManagedPods, corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{
 			corev1.ResourceCPU:    resource.MustParse("50m"),
 			corev1.ResourceMemory: resource.MustParse("64Mi"),
 		},
 		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
-	}
-	if r := route.Spec.Gateway.Resources; r != nil {
-		resources = *r.DeepCopy()
-	}
+	})
 	probe := func(p string, period int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
@@ -208,19 +204,7 @@ func gatewayPodSpec(in gatewayRender, configMap string, cfg gwconfig.Config, lis
 	}
 	// The pod may stop only after the gateway drained in-flight settlements.
 	grace := int64(cfg.Gateway.ShutdownTimeout.Seconds()) + 15
-	g := route.Spec.Gateway
-	pullSecrets := g.ImagePullSecrets
-	if len(pullSecrets) == 0 {
-		for _, n := range in.PullSecrets {
-			pullSecrets = append(pullSecrets, corev1.LocalObjectReference{Name: n})
-		}
-	}
-	return corev1.PodSpec{
-		ImagePullSecrets:  pullSecrets,
-		NodeSelector:      g.NodeSelector,
-		Tolerations:       g.Tolerations,
-		Affinity:          g.Affinity,
-		PriorityClassName: g.PriorityClassName,
+	spec := corev1.PodSpec{
 		// The gateway never talks to the Kubernetes API.
 		AutomountServiceAccountToken:  ptr.To(false),
 		TerminationGracePeriodSeconds: ptr.To(grace),
@@ -258,6 +242,8 @@ func gatewayPodSpec(in gatewayRender, configMap string, cfg gwconfig.Config, lis
 			}}},
 		},
 	}
+	kit.Place(&spec, route.Spec.Gateway.ManagedPods, in.PullSecrets)
+	return spec
 }
 
 // gatewayHash digests the config file and the referenced Secrets' versions (never their data).
@@ -324,15 +310,4 @@ func portOf(addr string) (int32, error) {
 		return 0, fmt.Errorf("no port in %q", addr)
 	}
 	return int32(p), nil
-}
-
-// merged returns base overlaid with over (over wins), or nil when both are empty.
-func merged(base, over map[string]string) map[string]string {
-	if len(base)+len(over) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(base)+len(over))
-	maps.Copy(out, base)
-	maps.Copy(out, over)
-	return out
 }
