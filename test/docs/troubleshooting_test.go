@@ -40,6 +40,8 @@ var notAProblem = map[string]string{
 	"SchemaApplied":          "LedgerReady=True",
 	"UnresolvedPayments":     "SettlementsResolved=False; Ready is unaffected",
 	"AllResolved":            "SettlementsResolved=True",
+	"Synced":                 "ProviderSynced=True, and an event",
+	"KeyPropagated":          "KeyPropagated=True",
 }
 
 // problemCalls are the functions whose constant reason arguments end up in a Stalled or a

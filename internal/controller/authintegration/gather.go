@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -15,10 +16,33 @@ import (
 )
 
 // secretRefs makes a change of a referenced Secret reconcile the integration.
-var secretRefs = kit.SecretRefs[*v1alpha1.AuthIntegration]{
+var secretRefs = kit.Refs[*v1alpha1.AuthIntegration]{
 	Index: ".spec.authSecretRefs",
 	List:  func() client.ObjectList { return &v1alpha1.AuthIntegrationList{} },
 	Refs:  referencedSecrets,
+}
+
+// workloadRefs makes a change of a named InsForge Deployment (a rollout progressing) reconcile
+// the integration at once, so the signers switch as soon as the workloads run the new key.
+// StatefulSets are polled instead (see rolloutPoll): watching them would cache every one.
+var workloadRefs = kit.Refs[*v1alpha1.AuthIntegration]{
+	Index: ".spec.insforgeDeployments",
+	List:  func() client.ObjectList { return &v1alpha1.AuthIntegrationList{} },
+	Refs:  insforgeDeployments,
+	Of:    &appsv1.Deployment{},
+}
+
+func insforgeDeployments(ai *v1alpha1.AuthIntegration) []string {
+	if ai.Spec.InsForge == nil {
+		return nil
+	}
+	var names []string
+	for _, w := range ai.Spec.InsForge.Workloads {
+		if w.Kind == v1alpha1.KindDeployment {
+			names = append(names, w.Name)
+		}
+	}
+	return names
 }
 
 // readSecret is one Secret as read: its content, or a new empty Secret named like it when it

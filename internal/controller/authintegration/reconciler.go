@@ -131,11 +131,15 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	if err := secretRefs.Setup(ctx, mgr, &v1alpha1.AuthIntegration{}); err != nil {
 		return err
 	}
+	if err := workloadRefs.Setup(ctx, mgr, &v1alpha1.AuthIntegration{}); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.AuthIntegration{}, kit.SpecChanges()).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&policyv1.PodDisruptionBudget{})
+	b = workloadRefs.Watch(b, r.Client)
 	return secretRefs.Watch(b, r.Client).
 		Named("authintegration").
 		WithOptions(kit.Options(r.MaxConcurrentReconciles)).

@@ -116,5 +116,11 @@ func referencedSecrets(ai *integrationsv1alpha1.AuthIntegration) []string {
 	for _, e := range ai.Spec.Exports {
 		names = append(names, e.SecretName)
 	}
+	if c := ai.Spec.Clerk; c != nil && c.SecretKeyRef != nil {
+		names = append(names, c.SecretKeyRef.Name)
+	}
+	if a := ai.Spec.Auth0; a != nil && a.Management != nil {
+		names = append(names, a.Management.CredentialsSecretRef.Name)
+	}
 	return names
 }

@@ -36,20 +36,22 @@ func Options(concurrency int) controller.Options {
 	}
 }
 
-// SecretRefs makes a change of a Secret reconcile the resources that reference it. It indexes
-// objects of obj's kind by the Secret names refs returns, and its Handler maps a Secret event to
-// the resources of the Secret's namespace that name it.
-type SecretRefs[T client.Object] struct {
+// Refs makes a change of a Secret (or of another kind, Of) reconcile the resources that
+// reference it. It indexes objects of obj's kind by the names Refs returns, and its Handler maps
+// an event to the resources of the object's namespace that name it.
+type Refs[T client.Object] struct {
 	// Index is the field index name, e.g. ".spec.secretRefs".
 	Index string
 	// List is an empty list of the kind, e.g. &v1alpha1.PaymentRouteList{}.
 	List func() client.ObjectList
-	// Refs are the names of the Secrets a resource reads or writes.
+	// Refs are the names of the objects a resource reads or writes.
 	Refs func(T) []string
+	// Of is the kind referenced; nil means Secrets.
+	Of client.Object
 }
 
 // Setup registers the index with the manager.
-func (s SecretRefs[T]) Setup(ctx context.Context, mgr ctrl.Manager, obj T) error {
+func (s Refs[T]) Setup(ctx context.Context, mgr ctrl.Manager, obj T) error {
 	err := mgr.GetFieldIndexer().IndexField(ctx, obj, s.Index, func(o client.Object) []string {
 		return s.Refs(o.(T))
 	})
@@ -60,11 +62,15 @@ func (s SecretRefs[T]) Setup(ctx context.Context, mgr ctrl.Manager, obj T) error
 }
 
 // Watch adds the Secret watch to a controller builder.
-func (s SecretRefs[T]) Watch(b *builder.Builder, c client.Reader) *builder.Builder {
-	return b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(s.mapper(c)))
+func (s Refs[T]) Watch(b *builder.Builder, c client.Reader) *builder.Builder {
+	var of client.Object = &corev1.Secret{}
+	if s.Of != nil {
+		of = s.Of
+	}
+	return b.Watches(of, handler.EnqueueRequestsFromMapFunc(s.mapper(c)))
 }
 
-func (s SecretRefs[T]) mapper(c client.Reader) handler.MapFunc {
+func (s Refs[T]) mapper(c client.Reader) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		list := s.List()
 		if err := c.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{s.Index: o.GetName()}); err != nil {

@@ -20,7 +20,7 @@ import (
 )
 
 // secretRefs makes a change of a referenced Secret reconcile the route.
-var secretRefs = kit.SecretRefs[*v1alpha1.PaymentRoute]{
+var secretRefs = kit.Refs[*v1alpha1.PaymentRoute]{
 	Index: ".spec.paymentRouteSecretRefs",
 	List:  func() client.ObjectList { return &v1alpha1.PaymentRouteList{} },
 	Refs:  secretNames,
