@@ -169,6 +169,29 @@ func TestInvalidObjectsAreRejectedWithAClearMessage(t *testing.T) {
 		{"drift check too often", func(a *v1.AuthIntegration) {
 			a.Spec.DriftCheckInterval = &metav1.Duration{Duration: time.Second}
 		}, "driftCheckInterval must be at least 10s"},
+		{"another provider's section", func(a *v1.AuthIntegration) {
+			a.Spec.Auth0 = &v1.Auth0Settings{Domain: "tenant.auth0.com"}
+		}, "spec.auth0 is only for provider auth0"},
+		{"exchange without the provider's tenant", func(a *v1.AuthIntegration) { a.Spec.Exchange = &v1.TokenExchange{} },
+			"exchange needs the provider's section"},
+		{"exchange accepting HS256 tokens", func(a *v1.AuthIntegration) {
+			a.Spec.Clerk = &v1.ClerkSettings{FrontendAPI: "https://clerk.example.com"}
+			a.Spec.Exchange = &v1.TokenExchange{Verification: &v1.TokenVerification{Algorithms: []string{"HS256"}}}
+		}, `Unsupported value: "HS256"`},
+		{"exchange token lifetime over an hour", func(a *v1.AuthIntegration) {
+			a.Spec.Clerk = &v1.ClerkSettings{FrontendAPI: "https://clerk.example.com"}
+			a.Spec.Exchange = &v1.TokenExchange{TokenLifetime: &metav1.Duration{Duration: 2 * time.Hour}}
+		}, "exchange.tokenLifetime must be between 30s and 1h"},
+		{"CORS origin with a path", func(a *v1.AuthIntegration) {
+			a.Spec.Clerk = &v1.ClerkSettings{FrontendAPI: "https://clerk.example.com"}
+			a.Spec.Exchange = &v1.TokenExchange{AllowedOrigins: []string{"https://app.example.com/login"}}
+		}, "spec.exchange.allowedOrigins[0]"},
+		{"Clerk API URL with a query", func(a *v1.AuthIntegration) {
+			a.Spec.Clerk = &v1.ClerkSettings{APIURL: "https://api.clerk.com?x=1"}
+		}, "spec.clerk.apiURL"},
+		{"InsForge workload of another kind", func(a *v1.AuthIntegration) {
+			a.Spec.InsForge = &v1.InsForgeWorkloads{Workloads: []v1.InsForgeWorkload{{Kind: "DaemonSet", Name: "insforge"}}}
+		}, `Unsupported value: "DaemonSet"`},
 	}
 	for _, c := range authCases {
 		t.Run("AuthIntegration/"+c.name, func(t *testing.T) {

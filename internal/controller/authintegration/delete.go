@@ -82,6 +82,14 @@ func (r *Reconciler) finalize(ctx context.Context, ai *integrationsv1alpha1.Auth
 
 // teardown drops this integration's policies (and the helper when nothing else uses it).
 func (r *Reconciler) teardown(ctx context.Context, ai *integrationsv1alpha1.AuthIntegration) error {
+	if err := r.teardownProvider(ctx, ai); err != nil {
+		if st, ok := kit.AsStalled(err); ok {
+			r.Events.Emit(ai, corev1.EventTypeWarning, reasonTeardownSkipped, "DeleteProviderObject",
+				"Left the provider's signing object in place: %s", st.Message)
+		} else {
+			return err
+		}
+	}
 	dsn, err := r.connectionDSN(ctx, ai)
 	if err != nil {
 		return err
@@ -103,6 +111,30 @@ func (r *Reconciler) teardown(ctx context.Context, ai *integrationsv1alpha1.Auth
 	}
 	r.Events.Emit(ai, corev1.EventTypeNormal, reasonTornDown, "DropPolicies",
 		"Dropped %d policies; %s; row-level security stays enabled", len(res.DroppedPolicies), helper)
+	return nil
+}
+
+// teardownProvider deletes the object the operator kept in the provider (Clerk's template,
+// Auth0's API or Action), so that nothing outside the cluster keeps signing with the key.
+func (r *Reconciler) teardownProvider(ctx context.Context, ai *integrationsv1alpha1.AuthIntegration) error {
+	kind := providerSyncKind(ai)
+	last := ai.Status.Provider
+	if kind == "" || last == nil || last.Kind != kind || last.ID == "" {
+		return nil
+	}
+	if err := r.checkAllowed(ai); err != nil {
+		return err
+	}
+	creds, err := r.providerCredentials(ctx, ai)
+	if err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, providerCallTimeout)
+	defer cancel()
+	if err := r.newSyncer(ai, creds).Delete(callCtx, *last); err != nil {
+		return fmt.Errorf("deleting %s %s: %w", last.Kind, last.Name, err)
+	}
+	r.Events.Emit(ai, corev1.EventTypeNormal, reasonTornDown, "DeleteProviderObject", "Deleted %s %s", last.Kind, last.Name)
 	return nil
 }
 
