@@ -70,8 +70,8 @@ type workloadPlan struct {
 	ref integrationsv1alpha1.InsForgeWorkload
 	// patched is the workload with the env and the fingerprint set, nil when it already has them.
 	patched, live client.Object
-	state   integrationsv1alpha1.ConsumerState
-	message string
+	state         integrationsv1alpha1.ConsumerState
+	message       string
 }
 
 // secretSource is where the workloads read the JWT secret: the JWT Secret's key.
