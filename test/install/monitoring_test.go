@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/insforge/integrations-operator/internal/controller/kit"
+	"github.com/insforge/integrations-operator/internal/controller/authintegration"
 	"github.com/insforge/integrations-operator/internal/controller/paymentroute"
 	"github.com/insforge/integrations-operator/internal/gateway"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
@@ -61,7 +62,11 @@ func TestHelmChartMonitoringOnlyWhenEnabled(t *testing.T) {
 	} {
 		// A certificate makes no monitoring object (the ServiceMonitor needs one).
 		got := monitoringObjects(renderChart(t, value+"=true", "metrics.tls.existingSecret=metrics-tls"))
-		if len(got) != 1 || len(got[kind]) != 1 {
+		want := 1
+		if kind == "PodMonitor" { // the gateways' and the exchanges'
+			want = 2
+		}
+		if len(got) != 1 || len(got[kind]) != want {
 			t.Errorf("%s=true renders %v, want one %s only", value, slices.Sorted(maps.Keys(got)), kind)
 		}
 	}
@@ -71,7 +76,7 @@ func TestHelmChartMonitorsSelectWhatTheOperatorRuns(t *testing.T) {
 	objs := renderChart(t, "serviceMonitor.enabled=true", "metrics.tls.existingSecret=metrics-tls", "serviceMonitor.labels.release=prom",
 		"gatewayPodMonitor.enabled=true", "gatewayPodMonitor.labels.release=prom")
 	mon := monitoringObjects(objs)
-	if len(mon["ServiceMonitor"]) != 1 || len(mon["PodMonitor"]) != 1 {
+	if len(mon["ServiceMonitor"]) != 1 || len(mon["PodMonitor"]) != 2 {
 		t.Fatalf("monitors: %v", slices.Sorted(maps.Keys(mon)))
 	}
 
@@ -121,6 +126,14 @@ func TestHelmChartMonitorsSelectWhatTheOperatorRuns(t *testing.T) {
 	ep := endpoints[0].(map[string]any)
 	if ep["port"] != paymentroute.GatewayMetricsPort || ep["path"] != "/metrics" {
 		t.Errorf("PodMonitor endpoint %v, want port %q path /metrics", ep, paymentroute.GatewayMetricsPort)
+	}
+	// The second PodMonitor selects every token exchange pod.
+	if len(mon["PodMonitor"]) != 2 {
+		t.Fatalf("%d PodMonitors, want the gateways' and the exchanges'", len(mon["PodMonitor"]))
+	}
+	xsel, _, _ := unstructured.NestedStringMap(mon["PodMonitor"][1].Object, "spec", "selector", "matchLabels")
+	if !maps.Equal(xsel, authintegration.ExchangePodSelector()) {
+		t.Errorf("exchange PodMonitor selects %v, the exchange pods carry %v", xsel, authintegration.ExchangePodSelector())
 	}
 	relabel, _ := json.Marshal(ep["relabelings"])
 	if !strings.Contains(string(relabel), `"targetLabel":"paymentroute"`) {
