@@ -112,6 +112,10 @@ func exchangeIssuer(ai *integrationsv1alpha1.AuthIntegration) (excfg.Issuer, err
 		}
 		iss = excfg.Issuer{Provider: string(ai.Spec.Provider), Algorithms: []string{"RS256"}}
 	}
+	// Kinde tokens carry an audience only when the app requests one for a registered API.
+	if k := ai.Spec.Kinde; k != nil && k.Audience != "" {
+		iss.Audiences = []string{k.Audience}
+	}
 	if len(v.Issuers) > 0 {
 		iss.Issuers = v.Issuers
 	}

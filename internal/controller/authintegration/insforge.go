@@ -91,7 +91,10 @@ func jwtSource(ai *integrationsv1alpha1.AuthIntegration) secretSource {
 // env vars, or for which a rotation would destroy InsForge's stored secrets stalls.
 func decideWorkloads(ai *integrationsv1alpha1.AuthIntegration, facts []workloadFacts, fingerprint string) ([]workloadPlan, error) {
 	src := jwtSource(ai)
-	rotates := ai.Spec.JWT.Generate != nil && ai.Spec.JWT.Generate.Rotation != nil
+	// The key a container reads as JWT_SECRET changes when the operator generates it (at the
+	// first rollout, and at each rotation) or points the container at an adopted Secret it did
+	// not read before; without ENCRYPTION_KEY that makes InsForge's stored secrets unreadable.
+	generated := ai.Spec.JWT.Generate != nil
 	plans := make([]workloadPlan, 0, len(facts))
 	for i, f := range facts {
 		what := fmt.Sprintf("%s %s (insforge.workloads[%d])", f.ref.Kind, f.ref.Name, i)
@@ -118,9 +121,9 @@ func decideWorkloads(ai *integrationsv1alpha1.AuthIntegration, facts []workloadF
 					continue
 				}
 				found = true
-				if rotates && e.Name == defaultWorkloadEnv && !hasEnv(c, encryptionKeyEnv) {
+				if e.Name == defaultWorkloadEnv && !hasEnv(c, encryptionKeyEnv) && (generated || !readsFrom(e.ValueFrom, src)) {
 					return nil, kit.Stall(integrationsv1alpha1.ReasonEncryptionFallback,
-						"%s: container %s reads %s but sets no %s, so InsForge encrypts its stored secrets with the JWT secret and a rotation would make them unreadable; set %s in the container's env (or remove jwt.generate.rotation)",
+						"%s: container %s reads %s but sets no %s, so InsForge encrypts its stored secrets with the JWT secret and changing its key would make them unreadable; set %s in the container's env first (or adopt InsForge's own secret with jwt.existingSecretRef)",
 						what, c.Name, e.Name, encryptionKeyEnv, encryptionKeyEnv)
 				}
 				want := &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
