@@ -1,4 +1,4 @@
-# Image that holds /manager and /gateway.
+# Image that holds /manager, /gateway and /exchange.
 IMG ?= ghcr.io/insforge/integrations-operator:latest
 # YEAR is substituted into the boilerplate header of generated files.
 YEAR ?= 2026
@@ -84,8 +84,9 @@ envtest: ## Put kube-apiserver and etcd into bin/k8s: kept if present, else the 
 ##@ Build
 
 .PHONY: build
-build: manifests generate vet ## Build the manager binary.
+build: manifests generate vet ## Build the manager and token exchange binaries.
 	go build -trimpath -o "$(LOCALBIN)/manager" ./cmd/manager
+	go build -trimpath -o "$(LOCALBIN)/exchange" ./cmd/exchange
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.

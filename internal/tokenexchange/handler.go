@@ -46,12 +46,11 @@ type ErrorResponse struct {
 }
 
 type handler struct {
-	e          *Exchanger
-	origins    []string
-	anyOrigin  bool
-	maxAge     string
-	allowHdrs  string
-	exposeHdrs string
+	e         *Exchanger
+	origins   []string
+	anyOrigin bool
+	maxAge    string
+	allowHdrs string
 }
 
 // Handler serves PathToken and PathExchange with the configured CORS policy.

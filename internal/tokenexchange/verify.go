@@ -50,8 +50,9 @@ type Identity struct {
 
 // Verifier checks provider tokens against the configured issuers.
 type Verifier struct {
-	byIss map[string]*issuer
-	now   func() time.Time
+	byIss       map[string]*issuer
+	emailClaims []string // every issuer's EmailClaim
+	now         func() time.Time
 }
 
 type issuer struct {
@@ -74,6 +75,9 @@ func NewVerifier(issuers []config.Issuer, keys []KeySource, now func() time.Time
 			return nil, fmt.Errorf("tokenexchange: issuers[%d]: %w", i, err)
 		}
 		is := &issuer{cfg: c, keys: keys[i]}
+		if c.EmailClaim != "" && !slices.Contains(v.emailClaims, c.EmailClaim) {
+			v.emailClaims = append(v.emailClaims, c.EmailClaim)
+		}
 		for _, iss := range c.Issuers {
 			if _, dup := v.byIss[iss]; dup {
 				return nil, fmt.Errorf("tokenexchange: iss %q is accepted by two issuers", iss)
@@ -84,10 +88,24 @@ func NewVerifier(issuers []config.Issuer, keys []KeySource, now func() time.Time
 	return v, nil
 }
 
+// header holds the JOSE header parameters the exchange reads.
 type header struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Crit json.RawMessage `json:"crit"`
+	alg, kid string
+	crit     bool
+	bad      bool // alg or kid not a string
+}
+
+// claimSet holds the raw values of the claims the exchange reads (nil when absent).
+type claimSet struct {
+	iss, sub, aud, azp, exp, nbf, iat json.RawMessage
+	// emails are the values of claims some issuer copies as email (the issuer is not known
+	// while scanning).
+	emails []namedValue
+}
+
+type namedValue struct {
+	name  string
+	value json.RawMessage
 }
 
 // Verify checks a subject token: the issuer is chosen by the token's iss among the configured
@@ -108,18 +126,50 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 		return id, fail(ReasonMalformed)
 	}
 	var h header
-	if err := decodeJSON(h64, &h); err != nil || h.Alg == "" {
+	err := scanSegment(h64, func(name string, val []byte) {
+		var ok bool
+		switch name {
+		case "alg":
+			h.alg, ok = str(val)
+			h.bad = h.bad || !ok
+		case "kid":
+			h.kid, ok = str(val)
+			h.bad = h.bad || !ok
+		case "crit":
+			h.crit = true
+		}
+	})
+	// RFC 7515 §4.1.11: a crit header names extensions the verifier must understand; it
+	// understands none.
+	if err != nil || h.alg == "" || h.bad || h.crit {
 		return id, fail(ReasonMalformed)
 	}
-	if h.Crit != nil {
-		// RFC 7515 §4.1.11: extensions the verifier does not understand make the token invalid.
+	var claims claimSet
+	err = scanSegment(p64, func(name string, val []byte) {
+		switch name {
+		case "iss":
+			claims.iss = val
+		case "sub":
+			claims.sub = val
+		case "aud":
+			claims.aud = val
+		case "azp":
+			claims.azp = val
+		case "exp":
+			claims.exp = val
+		case "nbf":
+			claims.nbf = val
+		case "iat":
+			claims.iat = val
+		}
+		if slices.Contains(v.emailClaims, name) {
+			claims.emails = append(claims.emails, namedValue{name, val})
+		}
+	})
+	if err != nil {
 		return id, fail(ReasonMalformed)
 	}
-	var claims map[string]json.RawMessage
-	if err := decodeJSON(p64, &claims); err != nil {
-		return id, fail(ReasonMalformed)
-	}
-	iss, ok := str(claims["iss"])
+	iss, ok := str(claims.iss)
 	if !ok {
 		return id, fail(ReasonUnknownIssuer)
 	}
@@ -128,10 +178,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 		return id, fail(ReasonUnknownIssuer)
 	}
 	id.Provider = is.cfg.Provider
-	if !slices.Contains(is.cfg.Algorithms, h.Alg) {
+	if !slices.Contains(is.cfg.Algorithms, h.alg) {
 		return id, fail(ReasonAlgNotAllowed)
 	}
-	key, err := is.keys.Lookup(ctx, h.Kid, h.Alg)
+	key, err := is.keys.Lookup(ctx, h.kid, h.alg)
 	switch {
 	case errors.Is(err, jwks.ErrKIDRequired):
 		return id, fail(ReasonKIDRequired)
@@ -146,7 +196,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if err != nil {
 		return id, fail(ReasonMalformed)
 	}
-	method := jwt.GetSigningMethod(h.Alg)
+	method := jwt.GetSigningMethod(h.alg)
 	if method == nil {
 		return id, fail(ReasonAlgNotAllowed)
 	}
@@ -154,15 +204,15 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 		return id, fail(ReasonBadSignature)
 	}
 	// The token is the issuer's: its claims can be believed.
-	if err := v.checkClaims(is, claims, &id); err != nil {
+	if err := v.checkClaims(is, &claims, &id); err != nil {
 		return id, err
 	}
 	return id, nil
 }
 
-func (v *Verifier) checkClaims(is *issuer, claims map[string]json.RawMessage, id *Identity) error {
+func (v *Verifier) checkClaims(is *issuer, claims *claimSet, id *Identity) error {
 	now, leeway := v.now(), is.cfg.Leeway.Duration
-	exp, present, ok := numericDate(claims["exp"])
+	exp, present, ok := numericDate(claims.exp)
 	switch {
 	case !present:
 		return fail(ReasonMissingExp)
@@ -172,53 +222,59 @@ func (v *Verifier) checkClaims(is *issuer, claims map[string]json.RawMessage, id
 		return fail(ReasonExpired)
 	}
 	id.Expires = exp
-	if nbf, present, ok := numericDate(claims["nbf"]); present && !ok {
+	if nbf, present, ok := numericDate(claims.nbf); present && !ok {
 		return fail(ReasonMalformed)
 	} else if present && now.Add(leeway).Before(nbf) {
 		return fail(ReasonNotYetValid)
 	}
-	if iat, present, ok := numericDate(claims["iat"]); present && !ok {
+	if iat, present, ok := numericDate(claims.iat); present && !ok {
 		return fail(ReasonMalformed)
 	} else if present && now.Add(leeway).Before(iat) {
 		return fail(ReasonIssuedInFuture)
 	}
-	if len(is.cfg.Audiences) > 0 && !audienceOK(claims["aud"], is.cfg.Audiences) {
+	if len(is.cfg.Audiences) > 0 && !audienceOK(claims.aud, is.cfg.Audiences) {
 		return fail(ReasonAudience)
 	}
-	if raw, present := claims["azp"]; present && len(is.cfg.AuthorizedParties) > 0 {
-		if azp, ok := str(raw); !ok || !slices.Contains(is.cfg.AuthorizedParties, azp) {
+	if claims.azp != nil && len(is.cfg.AuthorizedParties) > 0 {
+		if azp, ok := str(claims.azp); !ok || !slices.Contains(is.cfg.AuthorizedParties, azp) {
 			return fail(ReasonAuthorizedParty)
 		}
 	}
-	sub, ok := str(claims["sub"])
+	sub, ok := str(claims.sub)
 	if !ok || !subjectOK(sub) {
 		return fail(ReasonBadSubject)
 	}
 	id.Subject = sub
-	if is.cfg.EmailClaim != "" {
-		if email, ok := str(claims[is.cfg.EmailClaim]); ok && email != "" && len(email) <= maxEmailBytes && printable(email) {
+	for _, e := range claims.emails {
+		if e.name != is.cfg.EmailClaim {
+			continue
+		}
+		if email, ok := str(e.value); ok && email != "" && len(email) <= maxEmailBytes && printable(email) {
 			id.Email = email
 		}
 	}
 	return nil
 }
 
-// decodeJSON decodes one base64url segment (unpadded, RFC 7515) holding a JSON object.
-func decodeJSON(seg string, v any) error {
+// scanSegment decodes one base64url segment (unpadded, RFC 7515) holding a JSON object and scans
+// its members.
+func scanSegment(seg string, member func(name string, value []byte)) error {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	if err != nil {
 		return err
 	}
-	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return errors.New("not a JSON object") // json.Unmarshal takes null for an empty object
-	}
-	return json.Unmarshal(b, v)
+	return scanObject(b, member)
 }
 
-// str reads a JSON string.
+// str reads a JSON string. raw comes from a document json.Valid accepted, so a string without
+// escapes is its bytes between the quotes when they are UTF-8 (encoding/json replaces invalid
+// bytes with U+FFFD; so does this, through it).
 func str(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
+	}
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
@@ -261,7 +317,7 @@ func audienceOK(raw json.RawMessage, accepted []string) bool {
 }
 
 // subjectOK accepts a user id InsForge can store and compare: 1..255 bytes of UTF-8 without
-// control characters.
+// control characters or U+FFFD.
 func subjectOK(sub string) bool {
 	return sub != "" && len(sub) <= MaxSubjectBytes && printable(sub)
 }
@@ -271,7 +327,9 @@ func printable(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		// U+FFFD: encoding/json decodes an unpaired surrogate escape to it, so distinct subs of
+		// the provider could collide in one InsForge user.
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
 			return false
 		}
 	}

@@ -31,10 +31,11 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// registered returns the metrics of the gateway and the manager, as their code registers them.
+// registered returns the metrics of the gateway, the manager and the token exchange, as their
+// code registers them.
 func registered(t *testing.T) map[string]metricnames.Metric {
 	t.Helper()
-	ms, err := metricnames.Both()
+	ms, err := metricnames.All()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func registered(t *testing.T) map[string]metricnames.Metric {
 }
 
 // TestDocumentedMetricsExist: every metric name of ours in the docs is registered by the
-// gateway or the manager, with the label names the docs give it.
+// gateway, the manager or the token exchange, with the label names the docs give it.
 func TestDocumentedMetricsExist(t *testing.T) {
 	root := repoRoot(t)
 	files, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
@@ -55,7 +56,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 			at := filepath.Base(f) + ":" + strconv.Itoa(ref.Line)
 			m, ok := metricnames.Lookup(reg, ref.Name)
 			if !ok {
-				t.Errorf("%s: %s is not a metric the gateway or the manager registers", at, ref.Name)
+				t.Errorf("%s: %s is not a metric the gateway, the manager or the exchange registers", at, ref.Name)
 				continue
 			}
 			labels := slices.Sorted(slices.Values(ref.Labels))
@@ -76,8 +77,8 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	}
 }
 
-// TestOperationsDocumentsEveryMetric: docs/operations.md names every metric of ours the gateway
-// and the manager register, and every metric they register (but the Go and process collectors)
+// TestOperationsDocumentsEveryMetric: docs/operations.md names every metric of ours the gateway,
+// the manager and the token exchange register, and every metric they register (but the Go and process collectors)
 // is ours by its prefix.
 func TestOperationsDocumentsEveryMetric(t *testing.T) {
 	documented := map[string]bool{}

@@ -1,5 +1,5 @@
-// Package metricnames lists the metrics the gateway and the manager register, read from the
-// registries their own code fills, so that documentation, alerts and dashboards can be checked
+// Package metricnames lists the metrics the gateway, the manager and the token exchange
+// register, read from the registries their own code fills, so that documentation, alerts and dashboards can be checked
 // against the metrics that exist rather than a list kept by hand.
 package metricnames
 
@@ -16,6 +16,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/controller/authintegration"
 	"github.com/insforge/integrations-operator/internal/controller/paymentroute"
 	"github.com/insforge/integrations-operator/internal/gateway"
+	"github.com/insforge/integrations-operator/internal/tokenexchange"
 )
 
 // Prefixes are the name prefixes of this project's own metrics: the gateway's and the manager's.
@@ -36,6 +37,14 @@ type Metric struct {
 func Gateway() (map[string]Metric, error) {
 	rec := newRecorder()
 	gateway.NewMetrics(rec)
+	return rec.metrics()
+}
+
+// Exchange returns the metrics tokenexchange.NewMetrics registers (its own and the Go and
+// process collectors), by name.
+func Exchange() (map[string]Metric, error) {
+	rec := newRecorder()
+	tokenexchange.NewMetrics(rec)
 	return rec.metrics()
 }
 
@@ -161,6 +170,20 @@ func Ours(ms map[string]Metric) []string {
 // HasOurPrefix reports whether name carries one of Prefixes.
 func HasOurPrefix(name string) bool {
 	return slices.ContainsFunc(Prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+}
+
+// All returns the gateway's, the manager's and the token exchange's metrics together.
+func All() (map[string]Metric, error) {
+	ms, err := Both()
+	if err != nil {
+		return nil, err
+	}
+	ex, err := Exchange()
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(ms, ex)
+	return ms, nil
 }
 
 // Both returns the gateway's and the manager's metrics together.

@@ -43,3 +43,22 @@ func TestVectorsWithoutChildrenAreListedWithTheirLabels(t *testing.T) {
 		t.Errorf("Ours(gateway) = %q", ours)
 	}
 }
+
+func TestExchangeMetricsAreListed(t *testing.T) {
+	ex, err := Exchange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := ex["insforge_exchange_exchanges_total"]; !slices.Equal(m.Labels, []string{"outcome", "provider"}) {
+		t.Errorf("insforge_exchange_exchanges_total: labels %q", m.Labels)
+	}
+	all, err := All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"insforge_exchange_jwks_fetches_total", "x402_gateway_requests_total", "insforge_paymentroutes"} {
+		if _, ok := all[n]; !ok {
+			t.Errorf("All lacks %s", n)
+		}
+	}
+}

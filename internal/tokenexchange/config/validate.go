@@ -45,7 +45,7 @@ func (c *Config) Validate() error {
 	if err := checkListen(c.AdminListen); err != nil {
 		bad("adminListen", "%v", err)
 	}
-	if c.Listen != "" && c.Listen == c.AdminListen {
+	if c.Listen != "" && c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") { // :0 picks two ports
 		bad("adminListen", "%q is also listen; the admin endpoints need their own address", c.AdminListen)
 	}
 	if !filepath.IsAbs(c.SigningKeyFile) {
