@@ -19,7 +19,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/proc"
 	"github.com/insforge/integrations-operator/internal/tokenexchange"
 	"github.com/insforge/integrations-operator/internal/tokenexchange/config"
-	"github.com/insforge/integrations-operator/internal/tokenexchange/insforgeverify"
+	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 )
 
 const signingKey = "graceful-shutdown-test-signing-key-0123456789"
@@ -144,7 +144,7 @@ func TestSIGTERMFinishesTheRequestInFlight(t *testing.T) {
 	if err := json.Unmarshal(r.body, &out); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := insforgeverify.Verify(out.AccessToken, []byte(signingKey)); err != nil || c.Sub != "user_slow" || c.Role != "authenticated" {
+	if c, _, err := insforgejwt.Verify(out.AccessToken, []byte(signingKey), time.Now()); err != nil || c.Sub != "user_slow" || c.Role != "authenticated" {
 		t.Fatalf("minted token: %+v, %v", c, err)
 	}
 	select {

@@ -18,7 +18,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/cpustat"
 	"github.com/insforge/integrations-operator/internal/testutil/oidcfake"
 	"github.com/insforge/integrations-operator/internal/tokenexchange/config"
-	"github.com/insforge/integrations-operator/internal/tokenexchange/insforgeverify"
+	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 )
 
 const benchKey = "benchmark-signing-key-of-thirty-two-bytes-or-more"
@@ -70,7 +70,7 @@ func BenchmarkExchange(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := insforgeverify.Verify(res.AccessToken, []byte(benchKey)); err != nil {
+			if _, _, err := insforgejwt.Verify(res.AccessToken, []byte(benchKey), time.Now()); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()

@@ -17,7 +17,7 @@ import (
 	"github.com/insforge/integrations-operator/internal/testutil/oidcfake"
 	"github.com/insforge/integrations-operator/internal/tokenexchange"
 	"github.com/insforge/integrations-operator/internal/tokenexchange/config"
-	"github.com/insforge/integrations-operator/internal/tokenexchange/insforgeverify"
+	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 	"github.com/insforge/integrations-operator/internal/tokenexchange/preset"
 )
 
@@ -52,7 +52,7 @@ func checkMinted(t *testing.T, r reply, key, sub, email string, lifetime time.Du
 	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control = %q", cc)
 	}
-	got, err := insforgeverify.Verify(r.ok.AccessToken, []byte(key))
+	got, _, err := insforgejwt.Verify(r.ok.AccessToken, []byte(key), time.Now())
 	if err != nil {
 		t.Fatalf("InsForge would refuse the minted token: %v", err)
 	}
@@ -469,8 +469,8 @@ func TestSigningKeyRotation(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		r := h.form(tok)
-		if _, err := insforgeverify.Verify(r.ok.AccessToken, []byte(newKey)); err == nil {
-			if _, err := insforgeverify.Verify(r.ok.AccessToken, []byte(testKey)); err == nil {
+		if _, _, err := insforgejwt.Verify(r.ok.AccessToken, []byte(newKey), time.Now()); err == nil {
+			if _, _, err := insforgejwt.Verify(r.ok.AccessToken, []byte(testKey), time.Now()); err == nil {
 				t.Fatal("the token verifies with the old key too")
 			}
 			break

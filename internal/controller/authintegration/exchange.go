@@ -148,14 +148,21 @@ func exchangeConfig(ai *integrationsv1alpha1.AuthIntegration) (excfg.Config, err
 	if x.TokenLifetime != nil {
 		lifetime = x.TokenLifetime.Duration
 	}
-	return excfg.Config{
+	cfg := excfg.Config{
 		Listen:         excfg.DefaultListen,
 		AdminListen:    excfg.DefaultAdminListen,
 		SigningKeyFile: excfg.DefaultSigningKeyFile,
 		Issuers:        []excfg.Issuer{iss},
 		Token:          excfg.Token{Lifetime: excfg.D(lifetime), Audience: excfg.DefaultAudience},
 		CORS:           excfg.CORS{AllowedOrigins: x.AllowedOrigins},
-	}, nil
+	}
+	// The exchange refuses a config it cannot run with (an http key set URL outside the cluster,
+	// say): refuse it here, as a stall, instead of deploying pods that exit.
+	check := cfg.WithDefaults()
+	if err := check.Validate(); err != nil {
+		return excfg.Config{}, kit.Stall(integrationsv1alpha1.ReasonInvalidSpec, "exchange: %v", err)
+	}
+	return cfg, nil
 }
 
 // exchangeRender is what the exchange objects are rendered from.
