@@ -198,7 +198,7 @@ func startManager(t testing.TB, env *kubetest.Env, namespaces ...string) *Reconc
 			return err
 		}
 		var err error
-		if r, err = Setup(mgr, pools, Options{}); err != nil {
+		if r, err = Setup(mgr, pools, Options{Exchange: ExchangeOptions{Image: testImage}}); err != nil {
 			return err
 		}
 		r.DeletionTimeout = time.Minute
