@@ -546,3 +546,83 @@ func TestWorkloadsThatCannotBeRolledStall(t *testing.T) {
 	f2.reconcileOK("missing")
 	controllertest.WantCondition(t, f2.Get("missing"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonWorkloadNotFound)
 }
+
+func TestAuth0ActionDeployedAndBoundBesideTheUsersOwn(t *testing.T) {
+	f := newFixture(t)
+	userTable(t, f.db, "todos")
+	a0 := auth0fake.New(t, auth0fake.Config{Domain: "tenant.auth0.test", ClientID: "m2m-id", ClientSecret: "m2m-secret-value", BuildAfterGets: 1})
+	userBinding := a0.AddUserBinding("post-login", "enrich-profile", "Enrich profile")
+	f.secret("auth0-m2m", map[string]string{"AUTH0_CLIENT_ID": "m2m-id", "AUTH0_CLIENT_SECRET": "m2m-secret-value"})
+	ai := todos("auth0a")
+	ai.Spec.Provider = integrationsv1alpha1.ProviderAuth0
+	ai.Spec.JWT.Generate.Rotation = &integrationsv1alpha1.JWTRotation{Trigger: "t0"}
+	ai.Spec.Auth0 = &integrationsv1alpha1.Auth0Settings{Domain: "tenant.auth0.test", Management: &integrationsv1alpha1.Auth0Management{
+		CredentialsSecretRef: integrationsv1alpha1.LocalSecretReference{Name: "auth0-m2m"}, APIURL: a0.URL,
+		Method: integrationsv1alpha1.Auth0Action,
+	}}
+	f.Create(ai)
+	f.reconcileOK("auth0a")
+	controllertest.WantCondition(t, f.Get("auth0a"), integrationsv1alpha1.ConditionProviderSynced, metav1.ConditionTrue, integrationsv1alpha1.ReasonProviderSynced)
+	key := string(f.getSecret("auth0a-jwt").Data[jwtsecret.KeyCurrent])
+	if a0.DeployedSecret("insforge-token", "INSFORGE_JWT_SECRET") != key {
+		t.Fatal("the deployed Action does not hold the JWT secret")
+	}
+	b := a0.Bindings("post-login")
+	if len(b) != 2 || b[0].ID != userBinding || b[1].ActionName != "insforge-token" {
+		t.Fatalf("bindings %+v: want the user's first, ours after", b)
+	}
+
+	// A rotation redeploys the Action with the new key; the user's binding stays.
+	f.Update("auth0a", func(ai *integrationsv1alpha1.AuthIntegration) { ai.Spec.JWT.Generate.Rotation.Trigger = "t1" })
+	f.reconcileOK("auth0a")
+	rotated := string(f.getSecret("auth0a-jwt").Data[jwtsecret.KeyCurrent])
+	if rotated == key || a0.DeployedSecret("insforge-token", "INSFORGE_JWT_SECRET") != rotated {
+		t.Fatal("the rotation did not reach the deployed Action")
+	}
+	if b := a0.Bindings("post-login"); len(b) != 2 || b[0].ID != userBinding {
+		t.Fatalf("bindings after the rotation %+v", b)
+	}
+	controllertest.AssertNoLeak(t, f.Get("auth0a"), f.events.All(), key, rotated, "m2m-secret-value")
+}
+
+func TestStatefulSetWorkloadRolled(t *testing.T) {
+	f := newFixture(t)
+	userTable(t, f.db, "todos")
+	f.r.Live = f.c
+	labels := map[string]string{"app": "insforge"}
+	sts := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "insforge", Namespace: f.ns, Labels: map[string]string{integrationsv1alpha1.LabelSecretAccess: "true"}},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: ptrTo(int32(1)), ServiceName: "insforge",
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "insforge", Image: "insforge/insforge:1",
+				Env: []corev1.EnvVar{{Name: "JWT_SECRET", Value: "literal"}, {Name: "ENCRYPTION_KEY", Value: "separate"}},
+			}}}},
+		},
+	}
+	if err := f.c.Create(f.ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	ai := todos("sts")
+	ai.Spec.InsForge = &integrationsv1alpha1.InsForgeWorkloads{Workloads: []integrationsv1alpha1.InsForgeWorkload{
+		{Kind: integrationsv1alpha1.KindStatefulSet, Name: "insforge"}}}
+	f.Create(ai)
+	f.reconcileOK("sts")
+	if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: "insforge"}, sts); err != nil {
+		t.Fatal(err)
+	}
+	env := sts.Spec.Template.Spec.Containers[0].Env[0]
+	if env.ValueFrom == nil || env.ValueFrom.SecretKeyRef.Name != "sts-jwt" {
+		t.Fatalf("StatefulSet env %+v not pointed at the JWT Secret", env)
+	}
+	controllertest.WantCondition(t, f.Get("sts"), integrationsv1alpha1.ConditionKeyPropagated, metav1.ConditionFalse, integrationsv1alpha1.ReasonRollingOut)
+	sts.Status = appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: 1, ReadyReplicas: 1, UpdatedReplicas: 1,
+		CurrentReplicas: 1, CurrentRevision: "r2", UpdateRevision: "r2", AvailableReplicas: 1}
+	if err := f.c.Status().Update(f.ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcileOK("sts")
+	controllertest.WantCondition(t, f.Get("sts"), integrationsv1alpha1.ConditionKeyPropagated, metav1.ConditionTrue, integrationsv1alpha1.ReasonKeyPropagated)
+	controllertest.AssertReady(t, f.Get("sts"), integrationsv1alpha1.ReasonReconciled)
+}
