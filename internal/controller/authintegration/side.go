@@ -8,8 +8,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/insforge/integrations-operator/api/v1alpha1"
@@ -56,6 +58,11 @@ func (r *Reconciler) actSide(ctx context.Context, ai *v1alpha1.AuthIntegration, 
 				"Rolling %s %s to the JWT secret %s", w.ref.Kind, w.ref.Name, jwtsecret.Fingerprint(p.jwt.current))
 		}
 	}
+	if !hasSigners(ai) || ai.Spec.Exchange == nil {
+		if err := r.removeUnused(ctx, ai); err != nil {
+			out.exchangeErr = &sideError{reason: v1alpha1.ReasonProgressing, err: err}
+		}
+	}
 	if p.exchange != nil && out.exchangeErr == nil {
 		if out.exchange, out.exchangeErr = r.applyExchange(ctx, ai, p.exchange); out.exchangeErr != nil {
 			out.exchangeErr = &sideError{reason: v1alpha1.ReasonDeploymentPending, err: out.exchangeErr}
@@ -82,6 +89,47 @@ func (r *Reconciler) actSide(ctx context.Context, ai *v1alpha1.AuthIntegration, 
 		}
 	}
 	return out
+}
+
+// removeUnused deletes the exchange's objects once spec.exchange is gone, and empties the signing
+// Secret once nothing signs: left behind, they would keep a copy of the key running or stored. Only
+// objects this integration controls are deleted.
+func (r *Reconciler) removeUnused(ctx context.Context, ai *v1alpha1.AuthIntegration) error {
+	var objs []client.Object
+	if ai.Spec.Exchange == nil {
+		name := exchangeName(ai.Name)
+		objs = append(objs, &appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}, &policyv1.PodDisruptionBudget{})
+		for _, o := range objs {
+			o.SetName(name)
+		}
+		r.applied.Forget(objectKey(ai))
+	}
+	if !hasSigners(ai) {
+		// Emptied rather than deleted: the operator may not delete Secrets.
+		var sec corev1.Secret
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: ai.Namespace, Name: signingSecretName(ai.Name)}, &sec)
+		if err == nil && metav1.IsControlledBy(&sec, ai) && len(sec.Data) > 0 {
+			sec.Data = nil
+			if err := r.Client.Update(ctx, &sec); err != nil {
+				return fmt.Errorf("emptying the signing Secret %s: %w", sec.Name, err)
+			}
+		}
+	}
+	for _, o := range objs {
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: ai.Namespace, Name: o.GetName()}, o)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("reading %T %s: %w", o, o.GetName(), err)
+		case !metav1.IsControlledBy(o, ai):
+			continue
+		}
+		if err := r.Client.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %T %s: %w", o, o.GetName(), err)
+		}
+	}
+	return nil
 }
 
 // applyExchange applies the exchange's objects unless they are exactly as last applied, and

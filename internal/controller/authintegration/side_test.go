@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 	"github.com/insforge/integrations-operator/internal/allowlist"
@@ -625,4 +626,27 @@ func TestStatefulSetWorkloadRolled(t *testing.T) {
 	f.reconcileOK("sts")
 	controllertest.WantCondition(t, f.Get("sts"), integrationsv1alpha1.ConditionKeyPropagated, metav1.ConditionTrue, integrationsv1alpha1.ReasonKeyPropagated)
 	controllertest.AssertReady(t, f.Get("sts"), integrationsv1alpha1.ReasonReconciled)
+}
+
+func TestRemovingTheExchangeRemovesItsObjects(t *testing.T) {
+	f := newFixture(t)
+	userTable(t, f.db, "todos")
+	f.r.Exchange = ExchangeOptions{Image: testImage}
+	f.Create(withExchange("gone"))
+	f.reconcileOK("gone")
+	f.deployment(exchangeName("gone"))
+	f.Update("gone", func(ai *integrationsv1alpha1.AuthIntegration) { ai.Spec.Exchange = nil })
+	f.reconcileOK("gone")
+	for _, o := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}} {
+		if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: exchangeName("gone")}, o); err == nil {
+			t.Errorf("%T of the removed exchange is still there", o)
+		}
+	}
+	if data := f.getSecret(signingSecretName("gone")).Data; len(data) != 0 {
+		t.Error("the signing Secret still holds the key after the last signer went")
+	}
+	controllertest.AssertReady(t, f.Get("gone"), integrationsv1alpha1.ReasonReconciled)
+	if f.Get("gone").Status.Exchange != nil {
+		t.Error("status.exchange outlived the exchange")
+	}
 }
