@@ -120,7 +120,8 @@ func decideSide(ai *v1alpha1.AuthIntegration, f facts, p *plan, scheme *runtime.
 		p.writes = append(p.writes, *w)
 	}
 	if ai.Spec.Exchange != nil {
-		p.exchange, p.exchangeErr = renderExchange(exchangeRender{AI: ai, Image: env.exchange.Image, PullSecrets: env.exchange.PullSecrets})
+		p.exchange, p.exchangeErr = renderExchange(exchangeRender{AI: ai, Image: env.exchange.Image, PullSecrets: env.exchange.PullSecrets,
+			SigningFingerprint: jwtsecret.Fingerprint(p.signingKey)})
 	}
 	if providerSyncKind(ai) != "" {
 		if f.providerErr != nil {

@@ -22,9 +22,12 @@ import (
 
 // Names and labels of the token exchange objects of an AuthIntegration.
 const (
-	// annotationExchangeHash on the pod template rolls the pods when the config changes. The
-	// signing key is not in it: the exchange reloads its mounted Secret without a restart.
+	// annotationExchangeHash on the pod template rolls the pods when the config changes.
 	annotationExchangeHash = "integrations.insforge.dev/exchange-hash"
+	// annotationSigningKey on the pod template names the signing key's fingerprint. The exchange
+	// rereads its mounted key file, but the kubelet refreshes a Secret volume only at its sync
+	// period (about a minute); a new key also rolls the pods, which start with it in seconds.
+	annotationSigningKey = "integrations.insforge.dev/signing-key"
 	labelName              = "app.kubernetes.io/name"
 	labelInstance          = "app.kubernetes.io/instance"
 	labelComponent         = "app.kubernetes.io/component"
@@ -172,6 +175,8 @@ type exchangeRender struct {
 	Image string
 	// PullSecrets are the manager's image pull Secrets, used unless the spec names its own.
 	PullSecrets []string
+	// SigningFingerprint is the fingerprint of the key the exchange signs with.
+	SigningFingerprint string
 }
 
 // exchangeObjects are the rendered exchange children and the config they carry.
@@ -225,7 +230,7 @@ func renderExchange(in exchangeRender) (*exchangeObjects, error) {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      kit.Merged(x.PodLabels, exchangeLabels(ai)),
-					Annotations: kit.Merged(x.PodAnnotations, map[string]string{annotationExchangeHash: hash}),
+					Annotations: kit.Merged(x.PodAnnotations, map[string]string{annotationExchangeHash: hash, annotationSigningKey: in.SigningFingerprint}),
 				},
 				Spec: exchangePodSpec(in, name),
 			},
