@@ -241,6 +241,7 @@ type TokenVerification struct {
 	Audiences []string `json:"audiences,omitempty"`
 
 	// authorizedParties: a token's `azp`, when present, must be one of them (Clerk advises it).
+	// For Clerk it defaults to exchange.allowedOrigins (without `*`).
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32

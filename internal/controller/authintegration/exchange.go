@@ -128,6 +128,15 @@ func exchangeIssuer(ai *integrationsv1alpha1.AuthIntegration) (excfg.Issuer, err
 	if len(v.Audiences) > 0 {
 		iss.Audiences = v.Audiences
 	}
+	// Clerk's session tokens name the app's origin in azp, and Clerk advises checking it: the
+	// browser origins the exchange serves are those origins.
+	if ai.Spec.Provider == integrationsv1alpha1.ProviderClerk {
+		for _, o := range ai.Spec.Exchange.AllowedOrigins {
+			if o != "*" {
+				iss.AuthorizedParties = append(iss.AuthorizedParties, o)
+			}
+		}
+	}
 	if len(v.AuthorizedParties) > 0 {
 		iss.AuthorizedParties = v.AuthorizedParties
 	}
