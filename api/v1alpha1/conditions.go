@@ -109,6 +109,7 @@ const (
 	ReasonProviderRateLimited = "ProviderRateLimited"
 	ReasonWorkloadNotFound    = "WorkloadNotFound"
 	ReasonWorkloadNotOptedIn  = "WorkloadNotOptedIn"
+	ReasonWorkloadClaimed     = "WorkloadClaimed"
 	ReasonEncryptionFallback  = "JWTSecretIsEncryptionKey"
 	ReasonRollingOut          = "RollingOut"
 	ReasonKeyPropagated       = "KeyPropagated"

@@ -16,9 +16,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/insforge/integrations-operator/internal/testutil/cpustat"
+	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 	"github.com/insforge/integrations-operator/internal/testutil/oidcfake"
 	"github.com/insforge/integrations-operator/internal/tokenexchange/config"
-	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 )
 
 const benchKey = "benchmark-signing-key-of-thirty-two-bytes-or-more"

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 	"github.com/insforge/integrations-operator/internal/testutil/oidcfake"
 	"github.com/insforge/integrations-operator/internal/tokenexchange"
 	"github.com/insforge/integrations-operator/internal/tokenexchange/config"
-	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 	"github.com/insforge/integrations-operator/internal/tokenexchange/preset"
 )
 

@@ -28,17 +28,17 @@ const (
 	// rereads its mounted key file, but the kubelet refreshes a Secret volume only at its sync
 	// period (about a minute); a new key also rolls the pods, which start with it in seconds.
 	annotationSigningKey = "integrations.insforge.dev/signing-key"
-	labelName              = "app.kubernetes.io/name"
-	labelInstance          = "app.kubernetes.io/instance"
-	labelComponent         = "app.kubernetes.io/component"
-	exchangeAppName        = "insforge-token-exchange"
-	exchangeContainer      = "exchange"
-	exchangeBinary         = "/exchange"
-	portNameHTTP           = "http"
-	portNameAdmin          = "admin"
-	portNameMetrics        = "metrics"
-	volumeConfig           = "config"
-	volumeSigning          = "signing"
+	labelName            = "app.kubernetes.io/name"
+	labelInstance        = "app.kubernetes.io/instance"
+	labelComponent       = "app.kubernetes.io/component"
+	exchangeAppName      = "insforge-token-exchange"
+	exchangeContainer    = "exchange"
+	exchangeBinary       = "/exchange"
+	portNameHTTP         = "http"
+	portNameAdmin        = "admin"
+	portNameMetrics      = "metrics"
+	volumeConfig         = "config"
+	volumeSigning        = "signing"
 	// exchangeUID is the distroless "nonroot" user; the image runs as it too.
 	exchangeUID = 65532
 	// defaultServicePort is the exchange Service's port unless the spec sets one.

@@ -23,6 +23,10 @@ const (
 	annotationJWTFingerprint = "integrations.insforge.dev/jwt-fingerprint"
 	// defaultWorkloadEnv is the variable InsForge's backend reads the secret from.
 	defaultWorkloadEnv = "JWT_SECRET"
+	// annotationJWTIntegration on an InsForge workload names the integration whose key it runs:
+	// one workload follows one integration, so a second one naming it cannot take it over (two
+	// would also undo each other's rollouts).
+	annotationJWTIntegration = "integrations.insforge.dev/jwt-integration"
 	// encryptionKeyEnv is the variable that, when unset, makes InsForge encrypt stored secrets
 	// with JWT_SECRET: rotating it then makes them unreadable.
 	encryptionKeyEnv = "ENCRYPTION_KEY"
@@ -33,6 +37,8 @@ const (
 type workloadFacts struct {
 	ref integrationsv1alpha1.InsForgeWorkload
 	obj client.Object
+	// claimedBy is another integration that runs the workload, "" when none (or it is gone).
+	claimedBy string
 }
 
 // readWorkloads reads the InsForge workloads. Deployments come from the cache (the manager
@@ -60,7 +66,20 @@ func (r *Reconciler) readWorkloads(ctx context.Context, ai *integrationsv1alpha1
 		case err != nil:
 			return nil, fmt.Errorf("reading %s %s: %w", w.Kind, w.Name, err)
 		}
-		out = append(out, workloadFacts{ref: w, obj: obj})
+		f := workloadFacts{ref: w, obj: obj}
+		if obj != nil {
+			if other := obj.GetAnnotations()[annotationJWTIntegration]; other != "" && other != ai.Name {
+				var owner integrationsv1alpha1.AuthIntegration
+				err := r.Client.Get(ctx, types.NamespacedName{Namespace: ai.Namespace, Name: other}, &owner)
+				switch {
+				case err == nil:
+					f.claimedBy = other
+				case !apierrors.IsNotFound(err):
+					return nil, fmt.Errorf("reading the AuthIntegration %s that runs %s %s: %w", other, w.Kind, w.Name, err)
+				}
+			}
+		}
+		out = append(out, f)
 	}
 	return out, nil
 }
@@ -106,6 +125,11 @@ func decideWorkloads(ai *integrationsv1alpha1.AuthIntegration, facts []workloadF
 				"%s is not opted in: label it %s=true so that the operator may point it at the JWT secret and roll it",
 				what, integrationsv1alpha1.LabelSecretAccess)
 		}
+		if f.claimedBy != "" {
+			return nil, kit.Stall(integrationsv1alpha1.ReasonWorkloadClaimed,
+				"%s runs the JWT secret of AuthIntegration %s (annotation %s); one workload follows one integration",
+				what, f.claimedBy, annotationJWTIntegration)
+		}
 		envs := f.ref.Env
 		if len(envs) == 0 {
 			envs = []string{defaultWorkloadEnv}
@@ -137,6 +161,15 @@ func decideWorkloads(ai *integrationsv1alpha1.AuthIntegration, facts []workloadF
 		}
 		if !found {
 			return nil, kit.Stall(integrationsv1alpha1.ReasonInvalidSpec, "%s: no container defines %v", what, envs)
+		}
+		if patched.GetAnnotations()[annotationJWTIntegration] != ai.Name {
+			ann := patched.GetAnnotations()
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[annotationJWTIntegration] = ai.Name
+			patched.SetAnnotations(ann)
+			changed = true
 		}
 		if tmpl.Annotations[annotationJWTFingerprint] != fingerprint {
 			if tmpl.Annotations == nil {

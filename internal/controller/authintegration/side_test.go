@@ -650,3 +650,31 @@ func TestRemovingTheExchangeRemovesItsObjects(t *testing.T) {
 		t.Error("status.exchange outlived the exchange")
 	}
 }
+
+// A second integration naming a workload that already runs another's key cannot take it over.
+func TestWorkloadFollowsOneIntegration(t *testing.T) {
+	f := newFixture(t)
+	userTable(t, f.db, "todos")
+	f.r.Exchange = ExchangeOptions{Image: testImage}
+	f.insforgeDeployment("insforge", "JWT_SECRET", []corev1.EnvVar{{Name: "ENCRYPTION_KEY", Value: "separate"}}, false)
+	f.insforgeDeployment("postgrest", "PGRST_JWT_SECRET", nil, false)
+	f.Create(rotatingWithWorkloads("first"))
+	f.reconcileOK("first")
+	if got := f.deployment("insforge").Annotations[annotationJWTIntegration]; got != "first" {
+		t.Fatalf("claim annotation %q", got)
+	}
+	f.Create(rotatingWithWorkloads("second"))
+	f.reconcileOK("second")
+	controllertest.WantCondition(t, f.Get("second"), integrationsv1alpha1.ConditionStalled, metav1.ConditionTrue, integrationsv1alpha1.ReasonWorkloadClaimed)
+	if ref := f.deployment("insforge").Spec.Template.Spec.Containers[0].Env[0].ValueFrom.SecretKeyRef.Name; ref != "first-jwt" {
+		t.Fatalf("the second integration took the workload over (reads %s)", ref)
+	}
+	// Once the first is gone, the claim passes.
+	if err := f.c.Delete(f.ctx, f.Get("first")); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcileOK("second")
+	if ref := f.deployment("insforge").Spec.Template.Spec.Containers[0].Env[0].ValueFrom.SecretKeyRef.Name; ref != "second-jwt" {
+		t.Fatalf("after the first integration went, the workload reads %s", ref)
+	}
+}
