@@ -31,6 +31,21 @@ type Options struct {
 	Mode Mode
 	// LockTimeout defaults to DefaultLockTimeout.
 	LockTimeout time.Duration
+	// OwnedOn, when not nil, are the tables besides the spec's where the owner may still have
+	// policies (those it managed before, e.g. the tables its resource last reported): only they
+	// are searched for policies the spec no longer asks for. Nil searches every policy comment in
+	// the database, which reads every integration's: right when the earlier tables are unknown
+	// (a new resource), too costly for every drift check of a large fleet. Observe mode, which
+	// leaves such policies in place, always searches everywhere.
+	OwnedOn []TableRef
+}
+
+// owned is where the options say to search for the owner's policies.
+func (o Options) owned() ownedScope {
+	if o.OwnedOn == nil || o.Mode == ModeObserve {
+		return ownedScope{everywhere: true}
+	}
+	return ownedScope{also: o.OwnedOn}
 }
 
 // Result is the outcome of a reconcile.
@@ -65,7 +80,7 @@ func Reconcile(ctx context.Context, db DB, s Spec, opts Options) (*Result, error
 		return nil, err
 	}
 	if opts.Mode == ModeObserve {
-		st, err := Observe(ctx, db, s)
+		st, err := observeReadOnly(ctx, db, s, opts.owned())
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +99,7 @@ func Reconcile(ctx context.Context, db DB, s Spec, opts Options) (*Result, error
 		if err := lockSpec(ctx, tx, s); err != nil {
 			return err
 		}
-		st, err := observe(ctx, tx, s)
+		st, err := observe(ctx, tx, s, opts.owned())
 		if err != nil {
 			return err
 		}
@@ -150,15 +165,19 @@ func inTx(ctx context.Context, db DB, role string, lockTimeout time.Duration, fn
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if role != "" {
-		if err := setRole(ctx, tx, role, true); err != nil {
-			return err
-		}
-	}
 	if lockTimeout <= 0 {
 		lockTimeout = DefaultLockTimeout
 	}
-	if _, err := tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", fmt.Sprintf("%dms", lockTimeout.Milliseconds())); err != nil {
+	// One round trip for the role and the timeout.
+	b := &pgx.Batch{}
+	if role != "" {
+		b.Queue("SET LOCAL ROLE " + ident(role))
+	}
+	b.Queue("SELECT set_config('lock_timeout', $1, true)", fmt.Sprintf("%dms", lockTimeout.Milliseconds()))
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if role != "" {
+			return fmt.Errorf("assuming role %s and setting lock_timeout: %w", role, err)
+		}
 		return fmt.Errorf("setting lock_timeout: %w", err)
 	}
 	if err := fn(tx); err != nil {
