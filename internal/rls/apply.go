@@ -116,32 +116,66 @@ func Reconcile(ctx context.Context, db DB, s Spec, opts Options) (*Result, error
 				return err
 			}
 		}
-		asRole := s.Role != ""
-		for _, d := range diffs {
-			if s.Role != "" && asRole == d.sessionRole {
-				// Switch between the configured role and the connected one (see item.sessionRole).
-				if err := setRole(ctx, tx, s.Role, !d.sessionRole); err != nil {
-					return err
-				}
-				asRole = !d.sessionRole
-			}
-			for _, stmt := range d.Statements {
-				if _, err := tx.Exec(ctx, stmt); err != nil {
-					return fmt.Errorf("fixing %s: %w", d, err)
-				}
-				res.Executed = append(res.Executed, stmt)
-			}
-		}
-		if _, err := tx.Exec(ctx, notifySQL); err != nil {
-			return fmt.Errorf("notifying PostgREST: %w", err)
-		}
-		res.Executed = append(res.Executed, notifySQL)
-		return nil
+		res.Executed, err = fix(ctx, tx, s, diffs)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// fix executes the differences' statements and the PostgREST notify as one simple-protocol query:
+// one round trip however many there are (a first apply has about 50). The statements go through
+// pgconn, below pgx's tracers. It returns the statements executed; a failing one ends the query
+// and is named in the error with its difference.
+func fix(ctx context.Context, tx pgx.Tx, s Spec, diffs []Difference) ([]string, error) {
+	type stmt struct {
+		sql  string
+		diff int // the difference it fixes; -1 for a role switch or the notify
+	}
+	var script []stmt
+	asRole := s.Role != ""
+	for i, d := range diffs {
+		if s.Role != "" && asRole == d.sessionRole {
+			// Switch between the configured role and the connected one (see item.sessionRole).
+			sql := "SET LOCAL ROLE NONE"
+			if !d.sessionRole {
+				sql = "SET LOCAL ROLE " + ident(s.Role)
+			}
+			script = append(script, stmt{sql: sql, diff: -1})
+			asRole = !d.sessionRole
+		}
+		for _, sql := range d.Statements {
+			script = append(script, stmt{sql: sql, diff: i})
+		}
+	}
+	script = append(script, stmt{sql: notifySQL, diff: -1})
+	sqls := make([]string, len(script))
+	for i, st := range script {
+		sqls[i] = st.sql
+	}
+	results, err := tx.Conn().PgConn().Exec(ctx, strings.Join(sqls, ";\n")).ReadAll()
+	var executed []string
+	for i := range min(len(results), len(script)) {
+		if script[i].diff >= 0 || script[i].sql == notifySQL {
+			executed = append(executed, script[i].sql)
+		}
+	}
+	if err == nil {
+		return executed, nil
+	}
+	if len(results) < len(script) {
+		switch failed := script[len(results)]; {
+		case failed.diff >= 0:
+			return executed, fmt.Errorf("fixing %s: %w", diffs[failed.diff], err)
+		case failed.sql == notifySQL:
+			return executed, fmt.Errorf("notifying PostgREST: %w", err)
+		default:
+			return executed, fmt.Errorf("assuming role %s: %w", s.Role, err)
+		}
+	}
+	return executed, fmt.Errorf("fixing the differences: %w", err)
 }
 
 func touchesHelper(diffs []Difference) bool {
@@ -185,18 +219,6 @@ func inTx(ctx context.Context, db DB, role string, lockTimeout time.Duration, fn
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
-}
-
-// setRole assumes role for the rest of the transaction, or returns to the connected role.
-func setRole(ctx context.Context, tx pgx.Tx, role string, assume bool) error {
-	stmt := "SET LOCAL ROLE NONE"
-	if assume {
-		stmt = "SET LOCAL ROLE " + ident(role)
-	}
-	if _, err := tx.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("assuming role %s: %w", role, err)
 	}
 	return nil
 }

@@ -94,6 +94,23 @@ func (p *Probe) Config(base *rest.Config) *rest.Config {
 	return cfg
 }
 
+// WaitQuiet waits until the manager has sent no request for quiet: the events it records are
+// sent in the background, and a backlog of them must not be counted in the next phase.
+func (p *Probe) WaitQuiet(tb testing.TB, quiet time.Duration) {
+	tb.Helper()
+	last, since := p.counter.Snapshot().Total(), time.Now()
+	deadline := time.Now().Add(30 * time.Minute)
+	for time.Since(since) < quiet {
+		if time.Now().After(deadline) {
+			tb.Fatalf("the manager kept sending requests for 30 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+		if n := p.counter.Snapshot().Total(); n != last {
+			last, since = n, time.Now()
+		}
+	}
+}
+
 // Sample is the probe's readings at one moment.
 type Sample struct {
 	At       time.Time
