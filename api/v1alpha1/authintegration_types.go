@@ -367,7 +367,9 @@ type AuthIntegrationStatus struct {
 	// +optional
 	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`
 
-	// lastDriftCheckTime is when the database was last observed.
+	// lastDriftCheckTime is when the database was last observed. A check that finds nothing new
+	// refreshes it at most once a day (every other check for intervals over two days), so that
+	// the drift checks of a steady integration write nothing.
 	// +optional
 	LastDriftCheckTime *metav1.Time `json:"lastDriftCheckTime,omitempty"`
 

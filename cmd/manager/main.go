@@ -40,6 +40,7 @@ import (
 	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 	"github.com/insforge/integrations-operator/internal/allowlist"
 	"github.com/insforge/integrations-operator/internal/controller"
+	"github.com/insforge/integrations-operator/internal/controller/kit"
 	// +kubebuilder:scaffold:imports
 )
 
@@ -85,9 +86,9 @@ func parseFlags(args []string) (flags, error) {
 		"Image of the x402 gateway pods (the manager's own image holds /gateway). Defaults to $GATEWAY_IMAGE.")
 	fs.BoolVar(&f.controller.AllowMockFacilitator, "allow-mock-facilitator", false,
 		"Let PaymentRoutes use the mock facilitator, which moves no funds. For demos and tests only.")
-	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 20,
+	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", kit.DefaultKubeAPIQPS,
 		"Sustained requests per second the manager may send the Kubernetes API (client-side limit).")
-	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 30, "Requests the manager may send the Kubernetes API in a burst above --kube-api-qps.")
+	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", kit.DefaultKubeAPIBurst, "Requests the manager may send the Kubernetes API in a burst above --kube-api-qps.")
 	fs.IntVar(&f.controller.AuthIntegrationConcurrency, "authintegration-concurrency", 4,
 		"AuthIntegrations reconciled at once (most of a reconcile waits on a database).")
 	fs.IntVar(&f.controller.PaymentRouteConcurrency, "paymentroute-concurrency", 4,

@@ -31,6 +31,21 @@ type Options struct {
 	Mode Mode
 	// LockTimeout defaults to DefaultLockTimeout.
 	LockTimeout time.Duration
+	// OwnedOn, when not nil, are the tables besides the spec's where the owner may still have
+	// policies (those it managed before, e.g. the tables its resource last reported): only they
+	// are searched for policies the spec no longer asks for. Nil searches every policy comment in
+	// the database, which reads every integration's: right when the earlier tables are unknown
+	// (a new resource), too costly for every drift check of a large fleet. Observe mode, which
+	// leaves such policies in place, always searches everywhere.
+	OwnedOn []TableRef
+}
+
+// owned is where the options say to search for the owner's policies.
+func (o Options) owned() ownedScope {
+	if o.OwnedOn == nil || o.Mode == ModeObserve {
+		return ownedScope{everywhere: true}
+	}
+	return ownedScope{also: o.OwnedOn}
 }
 
 // Result is the outcome of a reconcile.
@@ -65,7 +80,7 @@ func Reconcile(ctx context.Context, db DB, s Spec, opts Options) (*Result, error
 		return nil, err
 	}
 	if opts.Mode == ModeObserve {
-		st, err := Observe(ctx, db, s)
+		st, err := observeReadOnly(ctx, db, s, opts.owned())
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +99,7 @@ func Reconcile(ctx context.Context, db DB, s Spec, opts Options) (*Result, error
 		if err := lockSpec(ctx, tx, s); err != nil {
 			return err
 		}
-		st, err := observe(ctx, tx, s)
+		st, err := observe(ctx, tx, s, opts.owned())
 		if err != nil {
 			return err
 		}
@@ -101,32 +116,66 @@ func Reconcile(ctx context.Context, db DB, s Spec, opts Options) (*Result, error
 				return err
 			}
 		}
-		asRole := s.Role != ""
-		for _, d := range diffs {
-			if s.Role != "" && asRole == d.sessionRole {
-				// Switch between the configured role and the connected one (see item.sessionRole).
-				if err := setRole(ctx, tx, s.Role, !d.sessionRole); err != nil {
-					return err
-				}
-				asRole = !d.sessionRole
-			}
-			for _, stmt := range d.Statements {
-				if _, err := tx.Exec(ctx, stmt); err != nil {
-					return fmt.Errorf("fixing %s: %w", d, err)
-				}
-				res.Executed = append(res.Executed, stmt)
-			}
-		}
-		if _, err := tx.Exec(ctx, notifySQL); err != nil {
-			return fmt.Errorf("notifying PostgREST: %w", err)
-		}
-		res.Executed = append(res.Executed, notifySQL)
-		return nil
+		res.Executed, err = fix(ctx, tx, s, diffs)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// fix executes the differences' statements and the PostgREST notify as one simple-protocol query:
+// one round trip however many there are (a first apply has about 50). The statements go through
+// pgconn, below pgx's tracers. It returns the statements executed; a failing one ends the query
+// and is named in the error with its difference.
+func fix(ctx context.Context, tx pgx.Tx, s Spec, diffs []Difference) ([]string, error) {
+	type stmt struct {
+		sql  string
+		diff int // the difference it fixes; -1 for a role switch or the notify
+	}
+	var script []stmt
+	asRole := s.Role != ""
+	for i, d := range diffs {
+		if s.Role != "" && asRole == d.sessionRole {
+			// Switch between the configured role and the connected one (see item.sessionRole).
+			sql := "SET LOCAL ROLE NONE"
+			if !d.sessionRole {
+				sql = "SET LOCAL ROLE " + ident(s.Role)
+			}
+			script = append(script, stmt{sql: sql, diff: -1})
+			asRole = !d.sessionRole
+		}
+		for _, sql := range d.Statements {
+			script = append(script, stmt{sql: sql, diff: i})
+		}
+	}
+	script = append(script, stmt{sql: notifySQL, diff: -1})
+	sqls := make([]string, len(script))
+	for i, st := range script {
+		sqls[i] = st.sql
+	}
+	results, err := tx.Conn().PgConn().Exec(ctx, strings.Join(sqls, ";\n")).ReadAll()
+	var executed []string
+	for i := range min(len(results), len(script)) {
+		if script[i].diff >= 0 || script[i].sql == notifySQL {
+			executed = append(executed, script[i].sql)
+		}
+	}
+	if err == nil {
+		return executed, nil
+	}
+	if len(results) < len(script) {
+		switch failed := script[len(results)]; {
+		case failed.diff >= 0:
+			return executed, fmt.Errorf("fixing %s: %w", diffs[failed.diff], err)
+		case failed.sql == notifySQL:
+			return executed, fmt.Errorf("notifying PostgREST: %w", err)
+		default:
+			return executed, fmt.Errorf("assuming role %s: %w", s.Role, err)
+		}
+	}
+	return executed, fmt.Errorf("fixing the differences: %w", err)
 }
 
 func touchesHelper(diffs []Difference) bool {
@@ -150,15 +199,19 @@ func inTx(ctx context.Context, db DB, role string, lockTimeout time.Duration, fn
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if role != "" {
-		if err := setRole(ctx, tx, role, true); err != nil {
-			return err
-		}
-	}
 	if lockTimeout <= 0 {
 		lockTimeout = DefaultLockTimeout
 	}
-	if _, err := tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", fmt.Sprintf("%dms", lockTimeout.Milliseconds())); err != nil {
+	// One round trip for the role and the timeout.
+	b := &pgx.Batch{}
+	if role != "" {
+		b.Queue("SET LOCAL ROLE " + ident(role))
+	}
+	b.Queue("SELECT set_config('lock_timeout', $1, true)", fmt.Sprintf("%dms", lockTimeout.Milliseconds()))
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if role != "" {
+			return fmt.Errorf("assuming role %s and setting lock_timeout: %w", role, err)
+		}
 		return fmt.Errorf("setting lock_timeout: %w", err)
 	}
 	if err := fn(tx); err != nil {
@@ -166,18 +219,6 @@ func inTx(ctx context.Context, db DB, role string, lockTimeout time.Duration, fn
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
-}
-
-// setRole assumes role for the rest of the transaction, or returns to the connected role.
-func setRole(ctx context.Context, tx pgx.Tx, role string, assume bool) error {
-	stmt := "SET LOCAL ROLE NONE"
-	if assume {
-		stmt = "SET LOCAL ROLE " + ident(role)
-	}
-	if _, err := tx.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("assuming role %s: %w", role, err)
 	}
 	return nil
 }

@@ -183,6 +183,64 @@ func TestPoliciesRemovedFromTheSpecAreDropped(t *testing.T) {
 	}
 }
 
+// TestOwnedOnLimitsTheSearchForRemovedPolicies: with OwnedOn the owner's policies are looked for
+// on the spec's tables and those only (no scan of every policy comment); nil, and observe mode,
+// search the whole database.
+func TestOwnedOnLimitsTheSearchForRemovedPolicies(t *testing.T) {
+	db := newTestDB(t, insforgetest.Options{})
+	db.asAdmin(t, todosDDL+`; CREATE TABLE public.notes (id int, user_id text); CREATE TABLE public.other (id int, user_id text)`)
+	spec := providerSpec(ProviderAuth0)
+	spec.Tables = append(spec.Tables, Table{Name: "notes"})
+	apply(t, db.pool, spec)
+	spec.Tables = spec.Tables[:1]
+	notes := []TableRef{{Schema: "public", Name: "notes"}}
+	removed := func(res *Result) int {
+		n := 0
+		for _, d := range res.Differences {
+			if d.Problem == "no longer in the spec" {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name string
+		opts Options
+		want int
+	}{
+		{"observe mode, OwnedOn elsewhere", Options{Mode: ModeObserve, OwnedOn: []TableRef{{Schema: "public", Name: "other"}}}, 4},
+		{"observe mode, OwnedOn empty", Options{Mode: ModeObserve, OwnedOn: []TableRef{}}, 4},
+	} {
+		res, err := Reconcile(ctxT(t), db.pool, spec, c.opts)
+		if err != nil || removed(res) != c.want {
+			t.Fatalf("%s: %v, %d removed policies found, want %d", c.name, err, removed(res), c.want)
+		}
+	}
+	db.tracer.reset()
+	res, err := Reconcile(ctxT(t), db.pool, spec, Options{OwnedOn: []TableRef{}})
+	if err != nil || removed(res) != 0 {
+		t.Fatalf("spec tables only: %v, %d removed policies found, want 0 (notes is not searched)", err, removed(res))
+	}
+	for _, sql := range db.tracer.sql {
+		if strings.Contains(sql, "WHERE d.description = $1") {
+			t.Fatalf("searched every policy comment with OwnedOn set: %s", sql)
+		}
+	}
+	if res := apply(t, db.pool, spec); removed(res) != 4 {
+		t.Fatalf("OwnedOn nil: %d removed policies dropped, want the 4 of notes", removed(res))
+	}
+	spec.Tables = append(spec.Tables, Table{Name: "notes"})
+	apply(t, db.pool, spec)
+	spec.Tables = spec.Tables[:1]
+	res, err = Reconcile(ctxT(t), db.pool, spec, Options{OwnedOn: notes})
+	if err != nil || removed(res) != 4 {
+		t.Fatalf("OwnedOn notes: %v, %d removed policies dropped, want 4", err, removed(res))
+	}
+	if got := db.scalar(t, `SELECT count(*) FROM pg_policies WHERE tablename = 'notes'`); got != "0" {
+		t.Fatalf("%s policies left on notes", got)
+	}
+}
+
 // TestQuotedIdentifiersReachSteadyState applies the golden "quoting" spec, whose names need
 // quoting everywhere, and checks that the observation matches what was generated.
 func TestQuotedIdentifiersReachSteadyState(t *testing.T) {

@@ -24,6 +24,10 @@ func TestApplyIsOneTransaction(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "must be owner") || !IsTerminal(err) {
 		t.Fatalf("err = %v, want a terminal 'must be owner'", err)
 	}
+	// The statements go out as one query; the error still names the difference that failed.
+	if !strings.Contains(err.Error(), "fixing default of column user_id of public.notes") {
+		t.Fatalf("err = %v, want it to name the failing difference", err)
+	}
 	if snapshot(t, db) != before {
 		t.Fatal("a failed apply left part of its changes behind")
 	}

@@ -41,6 +41,41 @@ func TestVerifyPassesAndLeavesNothingBehind(t *testing.T) {
 	}
 }
 
+// TestVerifyGoesOnAfterAFailedInsert: the checks of all tables go out as one query, which an
+// insert that fails ends; the tables after it are still checked.
+func TestVerifyGoesOnAfterAFailedInsert(t *testing.T) {
+	db := newTestDB(t, insforgetest.Options{AuthJWT: true})
+	db.asAdmin(t, todosDDL+`; CREATE TABLE public.strict (id int NOT NULL, user_id text);
+		CREATE TABLE public.refusing (id serial, user_id text); CREATE TABLE public.notes (id serial, user_id text)`)
+	spec := providerSpec(ProviderClerk)
+	spec.Tables = []Table{{Name: "strict"}, {Name: "refusing"}, {Name: "todos", ManageColumn: true}, {Name: "notes"}}
+	apply(t, db.pool, spec)
+	db.asAdmin(t, `ALTER POLICY myapp_refusing_insert ON public.refusing WITH CHECK (false)`)
+
+	v, err := Verify(ctxT(t), db.pool, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, refusing, todos, notes := v.Tables[0], v.Tables[1], v.Tables[2], v.Tables[3]
+	if strict.Isolation != IsolationNotRun || !strings.Contains(strict.Note, "cannot be inserted") || !strict.RLSActive {
+		t.Errorf("strict: %+v", strict)
+	}
+	if refusing.Isolation != IsolationFailed || !strings.Contains(strings.Join(refusing.Problems, ";"), "a user cannot insert its own row") {
+		t.Errorf("refusing: %+v", refusing)
+	}
+	for _, tv := range []TableVerification{todos, notes} {
+		if tv.Isolation != IsolationPassed || !tv.OK() || !tv.RLSActive {
+			t.Errorf("%s after a failed insert: %+v", tv.Table, tv)
+		}
+	}
+	if !v.HelperReturnsSubject {
+		t.Error("the helper did not return the subject")
+	}
+	if got := db.scalar(t, `SELECT (SELECT count(*) FROM public.todos) + (SELECT count(*) FROM public.notes)`); got != "0" {
+		t.Fatalf("verification left %s rows behind", got)
+	}
+}
+
 func TestVerifyDetectsDisabledRLSAndAPermissivePolicy(t *testing.T) {
 	db := newTestDB(t, insforgetest.Options{AuthJWT: true})
 	db.asAdmin(t, todosDDL+`; CREATE TABLE public.notes (id serial, user_id text)`)

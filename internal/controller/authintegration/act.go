@@ -73,7 +73,7 @@ func (r *Reconciler) reconcileDatabase(ctx context.Context, ai *v1alpha1.AuthInt
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
-	res, err := rls.Reconcile(ctx, pool, spec, rls.Options{Mode: rlsMode(ai)})
+	res, err := rls.Reconcile(ctx, pool, spec, rls.Options{Mode: rlsMode(ai), OwnedOn: ownedOn(ai)})
 	if err != nil {
 		return nil, fmt.Errorf("reconciling row-level security: %w", err)
 	}

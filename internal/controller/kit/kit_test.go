@@ -1,17 +1,28 @@
 package kit
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	corev1 "k8s.io/api/core/v1"
+	integrationsv1alpha1 "github.com/insforge/integrations-operator/api/v1alpha1"
 )
 
 func TestObjectKeyRoundTrips(t *testing.T) {
@@ -63,5 +74,51 @@ func TestProblemClasses(t *testing.T) {
 	}
 	if !IsAPIError(fmt.Errorf("patching: %w", apierrors.NewConflict(corev1.Resource("secrets"), "db", errors.New("changed")))) {
 		t.Fatal("a conflict is an API error")
+	}
+}
+
+func TestSecretCreationIsNotSentToTheResourceThatCreatedIt(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := integrationsv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	refs := Refs[*integrationsv1alpha1.AuthIntegration]{
+		Index: ".spec.secrets",
+		List:  func() client.ObjectList { return &integrationsv1alpha1.AuthIntegrationList{} },
+		Refs:  func(*integrationsv1alpha1.AuthIntegration) []string { return []string{"shared"} },
+	}
+	creator := &integrationsv1alpha1.AuthIntegration{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "creator", UID: "uid-creator"}}
+	reader := &integrationsv1alpha1.AuthIntegration{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "reader", UID: "uid-reader"}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(creator, reader).
+		WithIndex(&integrationsv1alpha1.AuthIntegration{}, refs.Index, func(o client.Object) []string {
+			return refs.Refs(o.(*integrationsv1alpha1.AuthIntegration))
+		}).Build()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "shared", OwnerReferences: []metav1.OwnerReference{{
+		APIVersion: "integrations.insforge.dev/v1alpha1", Kind: "AuthIntegration", Name: "creator", UID: "uid-creator", Controller: ptr.To(true),
+	}}}}
+	queued := func(send func(handler.EventHandler, workqueue.TypedRateLimitingInterface[reconcile.Request])) []string {
+		q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+		defer q.ShutDown()
+		send(refs.handler(c), q)
+		var names []string
+		for q.Len() > 0 {
+			req, _ := q.Get()
+			names = append(names, req.Name)
+			q.Done(req)
+		}
+		slices.Sort(names)
+		return names
+	}
+	ctx := context.Background()
+	if got := queued(func(h handler.EventHandler, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		h.Create(ctx, event.CreateEvent{Object: sec}, q)
+	}); !slices.Equal(got, []string{"reader"}) {
+		t.Fatalf("creation queued %v, want only the reader", got)
+	}
+	if got := queued(func(h handler.EventHandler, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		h.Update(ctx, event.UpdateEvent{ObjectOld: sec, ObjectNew: sec}, q)
+		h.Delete(ctx, event.DeleteEvent{Object: sec}, q)
+	}); !slices.Equal(got, []string{"creator", "reader"}) {
+		t.Fatalf("update and deletion queued %v, want both", got)
 	}
 }

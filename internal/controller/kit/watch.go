@@ -7,12 +7,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -61,29 +64,59 @@ func (s Refs[T]) Setup(ctx context.Context, mgr ctrl.Manager, obj T) error {
 	return nil
 }
 
-// Watch adds the Secret watch to a controller builder.
+// Watch adds the watch to a controller builder. The creation of an object is not sent to the
+// resource that controls it: that resource created it in a reconcile that goes on with it,
+// and a second reconcile right after would read the resource from a cache that has not yet seen
+// the first one's status write, so it would do the work again and write the same status twice.
 func (s Refs[T]) Watch(b *builder.Builder, c client.Reader) *builder.Builder {
 	var of client.Object = &corev1.Secret{}
 	if s.Of != nil {
 		of = s.Of
 	}
-	return b.Watches(of, handler.EnqueueRequestsFromMapFunc(s.mapper(c)))
+	return b.Watches(of, s.handler(c))
 }
 
-func (s Refs[T]) mapper(c client.Reader) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		list := s.List()
-		if err := c.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{s.Index: o.GetName()}); err != nil {
-			logf.FromContext(ctx).Error(err, "Listing the resources that reference a Secret", "secret", o.GetName())
-			return nil
-		}
-		var reqs []reconcile.Request
-		_ = meta.EachListItem(list, func(item runtime.Object) error {
-			if co, ok := item.(client.Object); ok {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(co)})
+func (s Refs[T]) handler(c client.Reader) handler.EventHandler {
+	enqueue := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], skip types.UID) {
+		for _, ref := range s.referrers(ctx, c, o) {
+			if skip == "" || ref.GetUID() != skip {
+				q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(ref)})
 			}
-			return nil
-		})
-		return reqs
+		}
 	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			var creator types.UID
+			if owner := metav1.GetControllerOf(e.Object); owner != nil {
+				creator = owner.UID
+			}
+			enqueue(ctx, e.Object, q, creator)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.ObjectNew, q, "")
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, "")
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, "")
+		},
+	}
+}
+
+// referrers are the resources in the object's namespace that name it.
+func (s Refs[T]) referrers(ctx context.Context, c client.Reader, o client.Object) []client.Object {
+	list := s.List()
+	if err := c.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{s.Index: o.GetName()}); err != nil {
+		logf.FromContext(ctx).Error(err, "Listing the resources that reference an object", "name", o.GetName())
+		return nil
+	}
+	var out []client.Object
+	_ = meta.EachListItem(list, func(item runtime.Object) error {
+		if co, ok := item.(client.Object); ok {
+			out = append(out, co)
+		}
+		return nil
+	})
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -222,12 +223,30 @@ func (r *Recorder) Has(reason string) bool {
 // the test instead of hanging it.
 func StartManager(t testing.TB, env *kubetest.Env, setup func(ctrl.Manager) error, namespaces ...string) {
 	t.Helper()
+	StartManagerWith(t, env, ManagerOptions{}, setup, namespaces...)
+}
+
+// ManagerOptions adjust a manager started by StartManagerWith.
+type ManagerOptions struct {
+	// Config reaches the API server instead of env.Config: a copy with the production client
+	// limits, or one whose requests are counted (apicount).
+	Config *rest.Config
+}
+
+// StartManagerWith is StartManager with options. It returns a function that stops the manager
+// and waits for it (benchmarks restart managers); the test's cleanup calls it too.
+func StartManagerWith(t testing.TB, env *kubetest.Env, opts ManagerOptions, setup func(ctrl.Manager) error, namespaces ...string) (stop func()) {
+	t.Helper()
 	nsCfg := map[string]cache.Config{}
 	for _, ns := range namespaces {
 		nsCfg[ns] = cache.Config{}
 	}
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = env.Config
+	}
 	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -244,17 +263,22 @@ func StartManager(t testing.TB, env *kubetest.Env, setup func(ctrl.Manager) erro
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("manager: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("manager: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("manager did not stop")
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("manager did not stop")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // Objects creates, reads and updates one kind's objects in a test's namespace, failing the test

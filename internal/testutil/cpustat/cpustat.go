@@ -127,3 +127,73 @@ func Command(name string) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * Tick, nil
 }
+
+// Children returns the CPU time used so far by this process's children, by command name, each
+// with all its descendants, alive or reaped: a test's envtest (kube-apiserver, etcd) and its
+// PostgreSQL server with every backend. Unlike Command it does not count another test binary's
+// servers of the same name on a shared machine.
+func Children() (map[string]time.Duration, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("child processes: %w", err)
+	}
+	type proc struct {
+		parent int
+		comm   string
+		ticks  uint64
+	}
+	procs := map[int]proc{}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// "pid (comm) state ppid …": comm may hold spaces and parentheses, so cut at the last ")".
+		i := strings.LastIndexByte(string(stat), ')')
+		j := strings.IndexByte(string(stat), '(')
+		if i < 0 || j < 0 || j > i {
+			continue
+		}
+		f := strings.Fields(string(stat)[i+2:])
+		if len(f) < 15 {
+			continue
+		}
+		p := proc{comm: string(stat)[j+1 : i]}
+		if p.parent, err = strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		for _, s := range f[11:15] {
+			v, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+			}
+			p.ticks += v
+		}
+		procs[pid] = p
+	}
+	self := os.Getpid()
+	out := map[string]time.Duration{}
+	for pid, p := range procs {
+		// Walk up to the ancestor that is a child of this process, if any.
+		top, cur := -1, pid
+		for range 64 {
+			q, ok := procs[cur]
+			if !ok {
+				break
+			}
+			if q.parent == self {
+				top = cur
+				break
+			}
+			cur = q.parent
+		}
+		if top >= 0 {
+			out[procs[top].comm] += time.Duration(p.ticks) * Tick
+		}
+	}
+	return out, nil
+}

@@ -1,6 +1,7 @@
 package cpustat
 
 import (
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -32,5 +33,28 @@ func TestMachineCountsBusyTime(t *testing.T) {
 	}
 	if busy <= 0 {
 		t.Errorf("busy %v after spinning a CPU for 0.3 s", busy)
+	}
+}
+
+func TestChildrenCountsAChildAndItsDescendants(t *testing.T) {
+	// sh spins in a child subshell, so the time is a descendant's, then sleeps so it is still alive.
+	cmd := exec.Command("sh", "-c", `(i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done); sleep 30`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := Children()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["sh"] >= 50*time.Millisecond {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Children() = %v, want sh with its subshell's CPU time", got)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
