@@ -54,6 +54,9 @@ type Result struct {
 	Differences []Difference
 	// Executed are the statements run to fix them: nil in observe mode and when nothing differs.
 	Executed []string
+	// observed is the state the differences were found in; VerifyAfter uses it when there were
+	// none.
+	observed *State
 }
 
 // Drifted reports whether the database differed from the spec.
@@ -88,7 +91,7 @@ func Reconcile(ctx context.Context, db DB, s Spec, opts Options) (*Result, error
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Differences: diffs}, nil
+		return &Result{Differences: diffs, observed: st}, nil
 	}
 	if opts.Mode != "" && opts.Mode != ModeApply {
 		return nil, &SpecError{Err: fmt.Errorf("unknown mode %q", opts.Mode)}
@@ -107,7 +110,7 @@ func Reconcile(ctx context.Context, db DB, s Spec, opts Options) (*Result, error
 		if err != nil {
 			return err
 		}
-		res = &Result{Differences: diffs}
+		res = &Result{Differences: diffs, observed: st}
 		if len(diffs) == 0 {
 			return nil
 		}

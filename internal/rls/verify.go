@@ -88,10 +88,26 @@ func (t TableVerification) OK() bool { return len(t.Problems) == 0 }
 // subject is invisible to a second subject. Nothing it writes survives; sequences used by a
 // table's defaults may advance. The connected role must be allowed to SET ROLE authenticated.
 //
-// It takes four round trips whatever the number of tables: the observation (two) and the checks,
-// sent together as one simple-protocol query. An insert that fails (a table whose row cannot be
+// It takes four round trips whatever the number of tables (two after a Reconcile that found
+// nothing, see VerifyAfter): the observation (two) and the checks, sent together as one
+// simple-protocol query, below pgx's tracers. An insert that fails (a table whose row cannot be
 // made of defaults, or a failed isolation) ends that query; the checks go on from the next table.
 func Verify(ctx context.Context, db DB, s Spec) (*Verification, error) {
+	return verify(ctx, db, s, nil)
+}
+
+// VerifyAfter is Verify right after Reconcile returned res for the same spec: when that found
+// nothing to change, its observation stands for Verify's own (two round trips and a second read
+// of the catalogs fewer, which is most of a drift check that finds nothing).
+func VerifyAfter(ctx context.Context, db DB, s Spec, res *Result) (*Verification, error) {
+	if res == nil || res.Drifted() {
+		return verify(ctx, db, s, nil)
+	}
+	return verify(ctx, db, s, res.observed)
+}
+
+// verify runs the checks against st, or against a new observation when st is nil.
+func verify(ctx context.Context, db DB, s Spec, st *State) (*Verification, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -105,9 +121,10 @@ func Verify(ctx context.Context, db DB, s Spec) (*Verification, error) {
 	// Verification must never leave anything behind, whatever happens.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	st, err := observe(ctx, tx, s, ownedScope{})
-	if err != nil {
-		return nil, err
+	if st == nil {
+		if st, err = observe(ctx, tx, s, ownedScope{}); err != nil {
+			return nil, err
+		}
 	}
 	if len(st.MissingRoles) > 0 {
 		return nil, &MissingRoleError{Roles: st.MissingRoles}

@@ -76,6 +76,46 @@ func TestVerifyGoesOnAfterAFailedInsert(t *testing.T) {
 	}
 }
 
+// TestVerifyAfterASteadyReconcileReusesItsObservation: after a Reconcile that found nothing,
+// VerifyAfter reads no catalog again and finds what Verify finds; after one that changed
+// something it observes again.
+func TestVerifyAfterASteadyReconcileReusesItsObservation(t *testing.T) {
+	db := newTestDB(t, insforgetest.Options{AuthJWT: true})
+	db.asAdmin(t, todosDDL)
+	spec := providerSpec(ProviderClerk)
+	first := apply(t, db.pool, spec)
+	observations := func() int {
+		n := 0
+		for _, sql := range db.tracer.sql {
+			if strings.Contains(sql, "JOIN pg_policy pol ON pol.polrelid = c.oid") {
+				n++
+			}
+		}
+		return n
+	}
+	db.tracer.reset()
+	if v, err := VerifyAfter(ctxT(t), db.pool, spec, first); err != nil || !v.OK() || observations() != 1 {
+		t.Fatalf("after an apply: %v, %+v, %d observations, want 1", err, v, observations())
+	}
+	steady := apply(t, db.pool, spec)
+	db.tracer.reset()
+	v, err := VerifyAfter(ctxT(t), db.pool, spec, steady)
+	if err != nil || !v.OK() || v.Tables[0].Isolation != IsolationPassed || !v.HelperReturnsSubject {
+		t.Fatalf("after a steady reconcile: %v, %+v", err, v)
+	}
+	if n := observations(); n != 0 {
+		t.Fatalf("observed the catalogs %d times again after a steady reconcile", n)
+	}
+	db.asAdmin(t, `ALTER TABLE public.todos DISABLE ROW LEVEL SECURITY`)
+	observed, err := Reconcile(ctxT(t), db.pool, spec, Options{Mode: ModeObserve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := VerifyAfter(ctxT(t), db.pool, spec, observed); err != nil || v.OK() {
+		t.Fatalf("after a reconcile that found drift: %v, OK %v", err, v.OK())
+	}
+}
+
 func TestVerifyDetectsDisabledRLSAndAPermissivePolicy(t *testing.T) {
 	db := newTestDB(t, insforgetest.Options{AuthJWT: true})
 	db.asAdmin(t, todosDDL+`; CREATE TABLE public.notes (id serial, user_id text)`)

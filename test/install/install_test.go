@@ -99,7 +99,7 @@ func TestHelmChartRendersAndApplies(t *testing.T) {
 		objs := decode(t, rendered)
 		dep := deployment(t, objs)
 		c := dep.Spec.Template.Spec.Containers[0]
-		for _, arg := range []string{"--kube-api-qps=80", "--kube-api-burst=30", "--authintegration-concurrency=4", "--paymentroute-concurrency=16"} {
+		for _, arg := range []string{"--kube-api-qps=80", "--kube-api-burst=200", "--authintegration-concurrency=4", "--paymentroute-concurrency=16"} {
 			if !slices.Contains(c.Args, arg) {
 				t.Errorf("args %v lack %s", c.Args, arg)
 			}

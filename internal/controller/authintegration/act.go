@@ -83,7 +83,7 @@ func (r *Reconciler) reconcileDatabase(ctx context.Context, ai *v1alpha1.AuthInt
 		// Verification would only restate the differences (or fail on a missing column).
 		return out, nil
 	}
-	v, err := rls.Verify(ctx, pool, spec)
+	v, err := rls.VerifyAfter(ctx, pool, spec, res)
 	if err != nil {
 		return out, fmt.Errorf("verifying row-level security: %w", err)
 	}

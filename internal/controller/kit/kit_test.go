@@ -9,11 +9,13 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -120,5 +122,76 @@ func TestSecretCreationIsNotSentToTheResourceThatCreatedIt(t *testing.T) {
 		h.Delete(ctx, event.DeleteEvent{Object: sec}, q)
 	}); !slices.Equal(got, []string{"creator", "reader"}) {
 		t.Fatalf("update and deletion queued %v, want both", got)
+	}
+}
+
+func TestAppliedRecordsIgnoreStatusWritesOfChildrenWithAGeneration(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	owner := types.NamespacedName{Namespace: "ns", Name: "route"}
+	render := func() []client.Object {
+		meta := func(name string) metav1.ObjectMeta {
+			return metav1.ObjectMeta{Namespace: "ns", Name: name, Labels: map[string]string{"app": "gw"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "X", Name: "route", UID: "uid-route", Controller: ptr.To(true)}}}
+		}
+		return []client.Object{&corev1.ConfigMap{ObjectMeta: meta("gw")}, &appsv1.Deployment{ObjectMeta: meta("gw")}}
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(render()...).Build()
+	ctx := context.Background()
+	live := func() (*corev1.ConfigMap, *appsv1.Deployment) {
+		var cm corev1.ConfigMap
+		var d appsv1.Deployment
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "gw"}, &cm); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "gw"}, &d); err != nil {
+			t.Fatal(err)
+		}
+		return &cm, &d
+	}
+	var a AppliedRecords
+	record := func() {
+		cm, d := live()
+		d.Generation = 3
+		if err := c.Update(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		cm, d = live()
+		a.Record(owner, "digest", []client.Object{cm, d})
+	}
+	record()
+	if !a.Unchanged(ctx, c, owner, "digest", render()) {
+		t.Fatal("children as applied count as changed")
+	}
+	if a.Unchanged(ctx, c, owner, "other", render()) {
+		t.Fatal("a new rendering counts as unchanged")
+	}
+
+	_, d := live()
+	d.Status.AvailableReplicas = 1 // the Deployment controller's write
+	d.Annotations = map[string]string{"deployment.kubernetes.io/revision": "1"}
+	if err := c.Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if !a.Unchanged(ctx, c, owner, "digest", render()) {
+		t.Fatal("a status write and an annotation the operator does not render count as a change")
+	}
+
+	for name, edit := range map[string]func(*corev1.ConfigMap, *appsv1.Deployment) client.Object{
+		"a new generation":              func(_ *corev1.ConfigMap, d *appsv1.Deployment) client.Object { d.Generation = 4; return d },
+		"a rendered label removed":      func(_ *corev1.ConfigMap, d *appsv1.Deployment) client.Object { d.Labels = nil; return d },
+		"the owner reference removed":   func(_ *corev1.ConfigMap, d *appsv1.Deployment) client.Object { d.OwnerReferences = nil; return d },
+		"any write of a generationless": func(cm *corev1.ConfigMap, _ *appsv1.Deployment) client.Object { cm.Data = map[string]string{"k": "v"}; return cm },
+	} {
+		record()
+		cm, d := live()
+		if err := c.Update(ctx, edit(cm, d)); err != nil {
+			t.Fatal(err)
+		}
+		if a.Unchanged(ctx, c, owner, "digest", render()) {
+			t.Errorf("%s counts as unchanged", name)
+		}
 	}
 }

@@ -138,19 +138,24 @@ func Apply(ctx context.Context, c client.Client, obj client.Object) error {
 }
 
 // AppliedRecords remembers, per owner, what was last applied: a digest of the rendered objects
-// and the resourceVersions the API server answered with. While the digest is the same and the
-// live children still carry those versions, nothing changed on either side and the apply is
-// skipped: a burst of events triggers many reconciles, and each would otherwise send a no-op
-// apply per child. Any edit of a child changes its resourceVersion, so drift is still taken back
-// on the reconcile its watch event triggers. Safe for concurrent use.
+// and the resourceVersion and generation of each as the API server answered. While the digest is
+// the same and the live children are as applied, the apply is skipped: a burst of events
+// triggers many reconciles, and each would otherwise send a no-op apply per child. A child is as
+// applied when it still carries that resourceVersion, or, for kinds with a generation
+// (Deployments, PodDisruptionBudgets), when its generation is the same and it still carries every
+// rendered label and annotation: what changed was its status (the Deployment controller writes
+// one for every rollout and pod that comes and goes) or metadata the operator does not render.
+// Any other edit of a child is taken back on the reconcile its watch event triggers. Safe for
+// concurrent use.
 type AppliedRecords struct {
 	mu      sync.Mutex
 	records map[types.NamespacedName]appliedRecord
 }
 
 type appliedRecord struct {
-	digest   string
-	versions []string // of the objects, in order
+	digest      string
+	versions    []string // resourceVersions of the objects, in order
+	generations []int64
 }
 
 // Unchanged reports whether owner's children (objs, as rendered now, with that digest) are
@@ -164,7 +169,41 @@ func (a *AppliedRecords) Unchanged(ctx context.Context, c client.Reader, owner t
 	}
 	for i, obj := range objs {
 		live, ok := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
-		if !ok || c.Get(ctx, client.ObjectKeyFromObject(obj), live) != nil || live.GetResourceVersion() != rec.versions[i] {
+		if !ok || c.Get(ctx, client.ObjectKeyFromObject(obj), live) != nil {
+			return false
+		}
+		if live.GetResourceVersion() == rec.versions[i] {
+			continue
+		}
+		if rec.generations[i] == 0 || live.GetGeneration() != rec.generations[i] || !ownedAlike(live, obj) ||
+			!carries(live.GetLabels(), obj.GetLabels()) || !carries(live.GetAnnotations(), obj.GetAnnotations()) {
+			return false
+		}
+	}
+	return true
+}
+
+// ownedAlike reports whether live still has every owner rendered has.
+func ownedAlike(live, rendered client.Object) bool {
+	for _, want := range rendered.GetOwnerReferences() {
+		found := false
+		for _, got := range live.GetOwnerReferences() {
+			if got.UID == want.UID && ptr.Deref(got.Controller, false) == ptr.Deref(want.Controller, false) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// carries reports whether live holds every key of rendered with the same value.
+func carries(live, rendered map[string]string) bool {
+	for k, v := range rendered {
+		if got, ok := live[k]; !ok || got != v {
 			return false
 		}
 	}
@@ -173,9 +212,9 @@ func (a *AppliedRecords) Unchanged(ctx context.Context, c client.Reader, owner t
 
 // Record remembers the applied objects' versions under digest.
 func (a *AppliedRecords) Record(owner types.NamespacedName, digest string, applied []client.Object) {
-	rec := appliedRecord{digest: digest, versions: make([]string, len(applied))}
+	rec := appliedRecord{digest: digest, versions: make([]string, len(applied)), generations: make([]int64, len(applied))}
 	for i, obj := range applied {
-		rec.versions[i] = obj.GetResourceVersion()
+		rec.versions[i], rec.generations[i] = obj.GetResourceVersion(), obj.GetGeneration()
 	}
 	a.mu.Lock()
 	if a.records == nil {
