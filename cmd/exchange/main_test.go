@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/insforge/integrations-operator/internal/testutil/freeport"
+	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 	"github.com/insforge/integrations-operator/internal/testutil/oidcfake"
 	"github.com/insforge/integrations-operator/internal/testutil/proc"
 	"github.com/insforge/integrations-operator/internal/tokenexchange"
 	"github.com/insforge/integrations-operator/internal/tokenexchange/config"
-	"github.com/insforge/integrations-operator/internal/testutil/insforgejwt"
 )
 
 const signingKey = "graceful-shutdown-test-signing-key-0123456789"

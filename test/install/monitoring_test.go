@@ -11,8 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/insforge/integrations-operator/internal/controller/kit"
 	"github.com/insforge/integrations-operator/internal/controller/authintegration"
+	"github.com/insforge/integrations-operator/internal/controller/kit"
 	"github.com/insforge/integrations-operator/internal/controller/paymentroute"
 	"github.com/insforge/integrations-operator/internal/gateway"
 	"github.com/insforge/integrations-operator/internal/testutil/kubetest"
