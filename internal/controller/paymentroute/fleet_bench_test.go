@@ -3,6 +3,7 @@ package paymentroute
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -11,9 +12,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -57,9 +61,8 @@ func benchRouteFleet(b *testing.B, n int) {
 	limits := fleetbench.LimitsFromEnv(b, concurrency)
 	probe := fleetbench.NewProbe(limits)
 	b.Logf("limits: %+v", limits)
-	playDeploymentController(b, env, ns)
-
 	heap0 := fleetbench.HeapMiB()
+	stopPlaying := playDeploymentController(b, env, ns)
 	r := startRouteFleetManager(b, env, probe.Config(env.Config), limits.Concurrency, ns)
 	b.ResetTimer()
 	stmts.Reset(b)
@@ -90,13 +93,18 @@ func benchRouteFleet(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	// The reconciler's own count first (no API load), then the API's word for it.
+	slow := time.Now().Add(time.Minute)
 	controllertest.Eventually(b, 30*time.Minute, func() string {
 		got := fleetbench.MetricSum(b, "insforge_paymentroutes", map[string]string{"state": kit.StateReady}) - ready0
-		if got < float64(n) {
-			time.Sleep(100 * time.Millisecond)
-			return fmt.Sprintf("%v of %d ready", got, n)
+		if got >= float64(n) {
+			return ""
 		}
-		return ""
+		if time.Now().After(slow) { // say why, once a minute
+			slow = time.Now().Add(time.Minute)
+			fmt.Fprintf(os.Stderr, "%v of %d ready; not ready: %s\n", got, n, notReady(env.Client, ns))
+		}
+		time.Sleep(100 * time.Millisecond)
+		return fmt.Sprintf("%v of %d ready", got, n)
 	})
 	controllertest.Eventually(b, 30*time.Minute, func() string {
 		var list integrationsv1alpha1.PaymentRouteList
@@ -136,9 +144,29 @@ func benchRouteFleet(b *testing.B, n int) {
 	steady.Report(b, "steady", n)
 	stmts.Log(b, "steady", n)
 	b.ReportMetric((fleetbench.Reconciles(b, routeController)-reconciles)/float64(n), "reconciles/obj-steady")
+	stopPlaying() // its informer's Deployments are the benchmark's, not the manager's
 	heap := fleetbench.HeapMiB()
 	b.ReportMetric(heap, "heap-MiB")
 	b.ReportMetric(heap-heap0, "heap-growth-MiB")
+}
+
+// notReady counts the routes of ns that are not Ready by their Ready condition's reason.
+func notReady(c client.Client, ns string) string {
+	var list integrationsv1alpha1.PaymentRouteList
+	if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		return err.Error()
+	}
+	reasons := map[string]int{}
+	for i := range list.Items {
+		ready := meta.FindStatusCondition(list.Items[i].Status.Conditions, integrationsv1alpha1.ConditionReady)
+		switch {
+		case ready == nil:
+			reasons["no Ready condition"]++
+		case ready.Status != metav1.ConditionTrue:
+			reasons[ready.Reason+": "+ready.Message]++
+		}
+	}
+	return fmt.Sprint(reasons)
 }
 
 // startRouteFleetManager runs a manager built from cfg with the PaymentRoute controller only.
@@ -177,54 +205,69 @@ func waitRoutesIdle(tb testing.TB, reconciles float64) {
 }
 
 // playDeploymentController marks every Deployment in ns available for its generation, as the
-// Deployment controller and the kubelets would, until the benchmark ends.
-func playDeploymentController(tb testing.TB, env *kubetest.Env, ns string) {
+// Deployment controller and the kubelets would, until stop or the end of the benchmark. It works from an
+// informer (which watches again after the API server drops a slow watch) through a workqueue
+// (which never blocks the informer and retries conflicts).
+func playDeploymentController(tb testing.TB, env *kubetest.Env, ns string) (stop func()) {
 	tb.Helper()
-	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := wc.Watch(ctx, &appsv1.DeploymentList{}, client.InNamespace(ns))
+	informers, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	if err != nil {
 		cancel()
 		tb.Fatal(err)
 	}
-	done := make(chan struct{})
-	tb.Cleanup(func() { cancel(); w.Stop(); <-done })
-	work := make(chan *appsv1.Deployment, 1024)
+	inf, err := informers.GetInformer(ctx, &appsv1.Deployment{})
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	queue := workqueue.NewTyped[types.NamespacedName]()
+	enqueue := func(obj any) {
+		if d, ok := obj.(*appsv1.Deployment); ok {
+			if ok, _ := kit.DeploymentAvailable(d); !ok {
+				queue.Add(client.ObjectKeyFromObject(d))
+			}
+		}
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) },
+	}); err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
 	var wg sync.WaitGroup
+	wg.Go(func() { _ = informers.Start(ctx) })
 	for range 8 {
 		wg.Go(func() {
-			for d := range work {
-				markAvailable(ctx, env.Client, d)
+			for {
+				key, shutdown := queue.Get()
+				if shutdown {
+					return
+				}
+				var d appsv1.Deployment
+				if err := informers.Get(ctx, key, &d); err == nil {
+					if ok, _ := kit.DeploymentAvailable(&d); !ok && markAvailable(ctx, env.Client, &d) != nil && ctx.Err() == nil {
+						queue.Add(key) // a conflict: the cache will have the newer version
+					}
+				}
+				queue.Done(key)
 			}
 		})
 	}
-	go func() {
-		defer close(done)
-		defer wg.Wait()
-		defer close(work)
-		for ev := range w.ResultChan() {
-			d, ok := ev.Object.(*appsv1.Deployment)
-			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
-				continue
-			}
-			if ok, _ := kit.DeploymentAvailable(d); !ok {
-				work <- d
-			}
-		}
-	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); queue.ShutDown(); wg.Wait() }) }
+	tb.Cleanup(stop)
+	return stop
 }
 
 // markAvailable sets a Deployment's status to all replicas available (a conflict means a newer
 // version is on its way through the watch).
-func markAvailable(ctx context.Context, c client.Client, d *appsv1.Deployment) {
+func markAvailable(ctx context.Context, c client.Client, d *appsv1.Deployment) error {
 	n := kit.Replicas(d)
 	d.Status = appsv1.DeploymentStatus{
 		ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
 		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue,
 			Reason: "MinimumReplicasAvailable", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
 	}
-	_ = c.Status().Update(ctx, d)
+	return c.Status().Update(ctx, d)
 }

@@ -200,7 +200,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if obs.transient != nil {
 		return ctrl.Result{}, obs.transient
 	}
-	after := r.Resync
+	// Each route has its own slot in the resync interval (see kit.UntilSlot): routes created or
+	// restarted together do not resync together every interval.
+	after := kit.UntilSlot(r.Clock.Now(), r.Resync, route.UID)
 	if wait > 0 && wait < after {
 		after = wait
 	}

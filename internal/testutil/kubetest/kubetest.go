@@ -97,6 +97,8 @@ func Start() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
 	}
+	// envtest's /24 holds 254 Services; the fleet benchmarks create a Service per PaymentRoute.
+	te.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
 	cfg, err := te.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest with binaries from %s: %w", assets, err)
