@@ -180,10 +180,13 @@ func TestAppliedRecordsIgnoreStatusWritesOfChildrenWithAGeneration(t *testing.T)
 	}
 
 	for name, edit := range map[string]func(*corev1.ConfigMap, *appsv1.Deployment) client.Object{
-		"a new generation":              func(_ *corev1.ConfigMap, d *appsv1.Deployment) client.Object { d.Generation = 4; return d },
-		"a rendered label removed":      func(_ *corev1.ConfigMap, d *appsv1.Deployment) client.Object { d.Labels = nil; return d },
-		"the owner reference removed":   func(_ *corev1.ConfigMap, d *appsv1.Deployment) client.Object { d.OwnerReferences = nil; return d },
-		"any write of a generationless": func(cm *corev1.ConfigMap, _ *appsv1.Deployment) client.Object { cm.Data = map[string]string{"k": "v"}; return cm },
+		"a new generation":            func(_ *corev1.ConfigMap, d *appsv1.Deployment) client.Object { d.Generation = 4; return d },
+		"a rendered label removed":    func(_ *corev1.ConfigMap, d *appsv1.Deployment) client.Object { d.Labels = nil; return d },
+		"the owner reference removed": func(_ *corev1.ConfigMap, d *appsv1.Deployment) client.Object { d.OwnerReferences = nil; return d },
+		"any write of a generationless": func(cm *corev1.ConfigMap, _ *appsv1.Deployment) client.Object {
+			cm.Data = map[string]string{"k": "v"}
+			return cm
+		},
 	} {
 		record()
 		cm, d := live()
