@@ -8,7 +8,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -229,13 +228,7 @@ func renderExchange(in exchangeRender) (*exchangeObjects, error) {
 			Replicas: x.Replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: exchangeSelector(ai)},
 			// Keep full capacity during a rollout: a missing replica is a failed sign-in.
-			Strategy: appsv1.DeploymentStrategy{
-				Type: appsv1.RollingUpdateDeploymentStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDeployment{
-					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
-					MaxSurge:       ptr.To(intstr.FromInt32(1)),
-				},
-			},
+			Strategy: kit.NoLossRollout(),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      kit.Merged(x.PodLabels, exchangeLabels(ai)),
@@ -254,14 +247,7 @@ func renderExchange(in exchangeRender) (*exchangeObjects, error) {
 			Ports:    exchangeServicePorts(ai),
 		},
 	}
-	out.PDB = &policyv1.PodDisruptionBudget{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
-		ObjectMeta: meta(),
-		Spec: policyv1.PodDisruptionBudgetSpec{
-			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
-			Selector:       &metav1.LabelSelector{MatchLabels: exchangeSelector(ai)},
-		},
-	}
+	out.PDB = kit.OnePodAtATime(meta(), exchangeSelector(ai))
 	return out, nil
 }
 
@@ -271,14 +257,7 @@ func exchangePodSpec(in exchangeRender, name string) corev1.PodSpec {
 	if image == "" {
 		image = in.Image
 	}
-	probe := func(p string, period int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: p, Port: intstr.FromString(portNameAdmin), Scheme: corev1.URISchemeHTTP,
-			}},
-			PeriodSeconds: period, TimeoutSeconds: 2, FailureThreshold: 3,
-		}
-	}
+	probe := func(p string, period int32) *corev1.Probe { return kit.HTTPProbe(p, portNameAdmin, period) }
 	grace := int64(excfg.DefaultShutdown.Seconds()) + 10
 	spec := corev1.PodSpec{
 		// The exchange never talks to the Kubernetes API.

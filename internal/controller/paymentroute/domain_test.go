@@ -125,7 +125,8 @@ func TestPaymentRouteOKXDomainCheckIsOptionalButEnforced(t *testing.T) {
 	if msg := controllertest.Condition(t, got, integrationsv1alpha1.ConditionReady).Message; !strings.Contains(msg, "could not be checked") {
 		t.Errorf("Ready message lacks the warning: %s", msg)
 	}
-	if res.RequeueAfter != rpcRetry {
-		t.Errorf("an unchecked domain is retried after %s, want %s", res.RequeueAfter, rpcRetry)
+	// No later than rpcRetry: the route's resync slot may come first (kit.UntilSlot).
+	if res.RequeueAfter <= 0 || res.RequeueAfter > rpcRetry {
+		t.Errorf("an unchecked domain is retried after %s, want within %s", res.RequeueAfter, rpcRetry)
 	}
 }

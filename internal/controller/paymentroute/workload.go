@@ -11,7 +11,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -140,13 +139,7 @@ func renderGateway(in gatewayRender) (*gatewayObjects, error) {
 			Replicas: route.Spec.Gateway.Replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: gatewaySelector(route)},
 			// Keep full capacity during a rollout: a missing replica is lost revenue.
-			Strategy: appsv1.DeploymentStrategy{
-				Type: appsv1.RollingUpdateDeploymentStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDeployment{
-					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
-					MaxSurge:       ptr.To(intstr.FromInt32(1)),
-				},
-			},
+			Strategy: kit.NoLossRollout(),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					// The route's own labels and annotations first: the operator's win.
@@ -169,14 +162,7 @@ func renderGateway(in gatewayRender) (*gatewayObjects, error) {
 	// One pod down at a time for voluntary disruptions (drains, autoscaler scale-downs): the
 	// rest keep answering payments, and a single replica can still be evicted, so a drain
 	// never blocks. It fits any replica count, so it does not follow the count.
-	out.PDB = &policyv1.PodDisruptionBudget{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
-		ObjectMeta: meta(),
-		Spec: policyv1.PodDisruptionBudgetSpec{
-			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
-			Selector:       &metav1.LabelSelector{MatchLabels: gatewaySelector(route)},
-		},
-	}
+	out.PDB = kit.OnePodAtATime(meta(), gatewaySelector(route))
 	return out, nil
 }
 
@@ -194,14 +180,7 @@ func gatewayPodSpec(in gatewayRender, configMap string, cfg gwconfig.Config, lis
 		},
 		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
 	})
-	probe := func(p string, period int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: p, Port: intstr.FromString(portNameAdmin), Scheme: corev1.URISchemeHTTP,
-			}},
-			PeriodSeconds: period, TimeoutSeconds: 2, FailureThreshold: 3,
-		}
-	}
+	probe := func(p string, period int32) *corev1.Probe { return kit.HTTPProbe(p, portNameAdmin, period) }
 	// The pod may stop only after the gateway drained in-flight settlements.
 	grace := int64(cfg.Gateway.ShutdownTimeout.Seconds()) + 15
 	spec := corev1.PodSpec{
